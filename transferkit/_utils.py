@@ -1,0 +1,114 @@
+"""Small shared helpers: atomic file writes, hashing, seeding, the cache root, progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CACHE_ENV = "TRANSFERKIT_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """The directory holding embeddings, exported ONNX graphs and hash records.
+
+    ``$TRANSFERKIT_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/transferkit`` or ``~/.cache/transferkit``.
+    """
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "transferkit"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the same directory; move it onto ``path`` only if the block succeeds.
+
+    A reader never sees a half-written file: either the old content, or the complete new one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    return sha256_bytes(json.dumps(obj, sort_keys=True, default=_json_default).encode("utf-8"))
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and PyTorch and ask PyTorch for deterministic kernels on CPU."""
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    import torch
+
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def progress(iterable: Any = None, *, total: int | None = None, desc: str = "", enabled: bool = True) -> Any:
+    """A tqdm progress bar on stderr that disappears when ``enabled`` is false or stderr is not a TTY
+    and ``TRANSFERKIT_PROGRESS`` is not ``1``."""
+    from tqdm.auto import tqdm
+
+    force = os.environ.get("TRANSFERKIT_PROGRESS")
+    disable = not enabled or force == "0" or (force != "1" and None)
+    return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, dynamic_ncols=True)

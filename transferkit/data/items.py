@@ -1,0 +1,246 @@
+"""Item sources: a uniform, lazily loaded view over what users pass as ``X``.
+
+``X`` may be a list of image paths, an array of images ``(N, H, W)`` or ``(N, H, W, C)`` uint8, a list of
+per-image arrays or PIL images, or a list of strings (text). Each source answers ``len``, ``load(i)`` (a
+RGB ``PIL.Image`` or a ``str``), ``content_hash(i)`` (16 bytes identifying the content, used as cache key)
+and ``describe(i)`` (for error messages). Nothing is decoded until asked, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..exceptions import ConfigError, DataError, ImageReadError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _digest(*parts: bytes) -> bytes:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p)
+    return h.digest()[:16]
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL image (grey, palette, RGBA, 16-bit, CMYK) to 8-bit RGB.
+
+    Transparent pixels are composited onto white, 16-bit and float images are rescaled to 0..255.
+    """
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = float(arr.max()) if arr.size else 0.0
+        scale = 255.0 / hi if hi > 255 else 1.0
+        img = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), mode="L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def array_to_image(arr: np.ndarray, where: str = "array") -> Image.Image:
+    """Turn one uint8 array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) into an RGB PIL image."""
+    if arr.dtype != np.uint8:
+        raise ConfigError(
+            f"{where} has dtype {arr.dtype}; images must be uint8 in 0..255 "
+            "(convert with (x * 255).round().astype('uint8') if they are floats in 0..1)"
+        )
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        return Image.fromarray(arr, mode="L").convert("RGB")
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        return to_rgb(Image.fromarray(arr, mode="RGB" if arr.shape[2] == 3 else "RGBA"))
+    raise ConfigError(f"{where} has shape {arr.shape}; expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+
+
+def read_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Open an image file as RGB, raising :class:`ImageReadError` naming the file if it is unreadable."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return to_rgb(img)
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"image file {str(path)!r} does not exist") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(
+            f"cannot read image {str(path)!r} ({type(exc).__name__}: {exc}); remove or replace the file"
+        ) from exc
+
+
+class ItemSource(Sequence):
+    """Base class: a lazily loaded sequence of items of one modality."""
+
+    modality: str = ""
+
+    def load(self, i: int) -> Any:
+        raise NotImplementedError
+
+    def content_hash(self, i: int) -> bytes:
+        raise NotImplementedError
+
+    def describe(self, i: int) -> str:
+        return f"item {i}"
+
+    def __getitem__(self, i: Any) -> Any:  # Sequence protocol: items load lazily
+        if isinstance(i, slice):
+            return [self.load(j) for j in range(*i.indices(len(self)))]
+        return self.load(i)
+
+
+class ImagePaths(ItemSource):
+    modality = "image"
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        self.paths = [Path(p) for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, i: int) -> Image.Image:
+        return read_image(self.paths[i])
+
+    def content_hash(self, i: int) -> bytes:
+        try:
+            return _digest(b"file:", self.paths[i].read_bytes())
+        except OSError as exc:
+            raise ImageReadError(f"cannot read image {str(self.paths[i])!r} ({exc.strerror or exc})") from exc
+
+    def describe(self, i: int) -> str:
+        return str(self.paths[i])
+
+
+class ImageArray(ItemSource):
+    """Images stacked in one uint8 array (N, H, W) or (N, H, W, C), or given as a list of arrays/PIL images."""
+
+    modality = "image"
+
+    def __init__(self, images: np.ndarray | Sequence[Any]) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _array(self, i: int) -> np.ndarray:
+        item = self.images[i]
+        if isinstance(item, Image.Image):
+            return np.asarray(to_rgb(item))
+        return np.asarray(item)
+
+    def load(self, i: int) -> Image.Image:
+        item = self.images[i]
+        if isinstance(item, Image.Image):
+            return to_rgb(item)
+        return array_to_image(np.asarray(item), where=f"image {i}")
+
+    def content_hash(self, i: int) -> bytes:
+        arr = np.ascontiguousarray(self._array(i))
+        return _digest(b"array:", str(arr.shape).encode(), str(arr.dtype).encode(), arr.tobytes())
+
+    def describe(self, i: int) -> str:
+        return f"image {i} of the array"
+
+
+class Texts(ItemSource):
+    modality = "text"
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = list(texts)
+        for i, t in enumerate(self.texts):
+            if not isinstance(t, str):
+                raise DataError(
+                    f"text item {i} is {t!r} ({type(t).__name__}); every text must be a string "
+                    "(drop or fill missing values first)"
+                )
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def load(self, i: int) -> str:
+        return self.texts[i]
+
+    def content_hash(self, i: int) -> bytes:
+        return _digest(b"text:", self.texts[i].encode("utf-8"))
+
+    def describe(self, i: int) -> str:
+        t = self.texts[i]
+        return f"text {i} ({t[:40]!r}{'…' if len(t) > 40 else ''})"
+
+
+def _looks_like_path(x: Any) -> bool:
+    return isinstance(x, os.PathLike) or (
+        isinstance(x, str) and x.lower().endswith(IMAGE_EXTENSIONS) and "\n" not in x
+    )
+
+
+def as_items(X: Any, modality: str | None = None) -> ItemSource:
+    """Wrap ``X`` in the matching :class:`ItemSource`.
+
+    ``modality`` (``"image"`` or ``"text"``) resolves the one ambiguity: a list of strings is image paths
+    for an image backbone and texts for a text backbone. Without it, strings ending in an image extension
+    are taken as paths.
+    """
+    if isinstance(X, ItemSource):
+        source = X
+    elif isinstance(X, np.ndarray):
+        if X.dtype.kind in ("U", "S", "O") and X.ndim == 1:
+            return as_items(X.tolist(), modality)
+        if X.ndim not in (3, 4):
+            raise ConfigError(
+                f"image array has shape {X.shape}; expected (N, H, W) or (N, H, W, C) uint8 images"
+            )
+        if X.dtype != np.uint8:
+            if X.dtype.kind == "f" and np.isnan(X).any():
+                raise DataError("image array contains NaN values; clean or drop those images")
+            raise ConfigError(
+                f"image array has dtype {X.dtype}; expected uint8 in 0..255 "
+                "(convert with (x * 255).round().astype('uint8') if the values are in 0..1)"
+            )
+        if X.ndim == 4 and X.shape[3] not in (1, 3, 4):
+            raise ConfigError(
+                f"image array has shape {X.shape}; channels must be last, with 1, 3 or 4 of them"
+            )
+        source = ImageArray(X)
+    elif isinstance(X, (list, tuple)) or hasattr(X, "__len__") and hasattr(X, "__getitem__"):
+        seq = list(X) if not isinstance(X, list) else X
+        if len(seq) == 0:
+            raise DataError("X is empty; pass at least one item per class")
+        first = seq[0]
+        if isinstance(first, (np.ndarray, Image.Image)):
+            source = ImageArray(seq)
+        elif modality == "image" or (modality is None and _looks_like_path(first)):
+            if not all(isinstance(p, (str, os.PathLike)) for p in seq):
+                raise ConfigError("X mixes image paths with other values; pass only file paths")
+            source = ImagePaths(seq)
+        elif all(isinstance(t, str) for t in seq):
+            source = Texts(seq)
+        else:
+            bad = next(i for i, t in enumerate(seq) if not isinstance(t, str))
+            raise DataError(
+                f"X[{bad}] is {seq[bad]!r}; expected strings (texts or image paths), arrays or PIL images"
+            )
+    else:
+        raise ConfigError(
+            f"X of type {type(X).__name__} is not supported; pass a list of image paths, a uint8 image array "
+            "(N, H, W[, C]) or a list of strings"
+        )
+    if len(source) == 0:
+        raise DataError("X is empty; pass at least one item per class")
+    if modality is not None and source.modality != modality:
+        raise ConfigError(
+            f"this backbone takes {modality} input but X holds {source.modality} items; "
+            f"pick a {source.modality} backbone (see `transferkit backbones`)"
+        )
+    return source

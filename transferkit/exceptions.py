@@ -1,0 +1,73 @@
+"""The errors transferkit raises.
+
+Every error a user can cause derives from :class:`TransferKitError` and also from the builtin (or
+scikit-learn) error a Python user would expect, so ``except ValueError`` keeps working. The message is
+one line that names the bad value, what was expected and how to fix it; the CLI prints it as is and
+exits with code 2.
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
+
+class TransferKitError(Exception):
+    """Base class of every error transferkit raises on purpose."""
+
+
+class ConfigError(TransferKitError, ValueError):
+    """A parameter has a value that is not allowed (wrong choice, out of range, wrong type)."""
+
+
+class UnknownNameError(TransferKitError, KeyError):
+    """A name (backbone, head, layer, dataset) is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateNameError(TransferKitError, ValueError):
+    """A name was registered twice."""
+
+
+class DataError(TransferKitError, ValueError):
+    """The data is unusable: empty folder, one class, missing column, NaN, mismatched lengths."""
+
+
+class ImageReadError(DataError):
+    """An image file cannot be decoded."""
+
+
+class WeightsError(TransferKitError, RuntimeError):
+    """Pretrained weights cannot be found, installed, verified or loaded."""
+
+
+class OfflineError(WeightsError):
+    """The weights would have to come from the network and the network is unreachable."""
+
+
+class CacheError(TransferKitError, RuntimeError):
+    """The embedding cache cannot be used."""
+
+
+class ModelFileError(TransferKitError, ValueError):
+    """A saved model directory is missing, incomplete or from an incompatible version."""
+
+
+class NotFittedError(TransferKitError, _SkNotFittedError):
+    """``predict``/``transform`` was called before ``fit``."""
+
+
+__all__ = [
+    "CacheError",
+    "ConfigError",
+    "DataError",
+    "DuplicateNameError",
+    "ImageReadError",
+    "ModelFileError",
+    "NotFittedError",
+    "OfflineError",
+    "TransferKitError",
+    "UnknownNameError",
+    "WeightsError",
+]

@@ -1,0 +1,350 @@
+"""The feature-extraction engine: items → cached, batched, streamed features of one backbone layer.
+
+For each request the engine hashes the items, serves what the embedding cache already holds, and runs
+the backbone only on the rest, in chunks (one cache shard each) so memory stays bounded whatever the
+dataset size. Decoding and resizing run in worker threads while the network runs.
+
+Two execution paths, chosen by ``engine``:
+
+- ``"onnx"``: the feature module (normalisation included) is exported once to ONNX, cached on disk, and
+  run by onnxruntime with full graph optimisation; on these CPUs it is about 8-10× the eager loop. The
+  export is checked against PyTorch on a probe batch (max abs diff ≤ 1e-4) before it is used.
+- ``"torch"``: eager PyTorch under ``inference_mode`` with channels-last memory.
+
+``"auto"`` (default) takes ONNX where the backbone supports it and falls back to PyTorch otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._utils import atomic_path, cache_root, progress
+from .backbones import Backbone, BackboneConfig, get_config, load_backbone
+from .backbones.weights import resolve_weights
+from .data.cache import EmbeddingCache
+from .data.items import ItemSource, as_items
+from .exceptions import ConfigError, TransferKitError
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "onnx", "torch")
+SHARD_SIZE = 1024
+ONNX_TOLERANCE = 1e-4
+
+
+def preprocessing_spec(config: BackboneConfig, image_size: int | None) -> dict[str, Any]:
+    """The preprocessing a backbone applies, derived from its config (part of the cache key)."""
+    if config.modality == "image":
+        return {
+            "size": int(image_size or config.input_size or 224),
+            "resize": "shorter-side+center-crop",
+            "interpolation": config.interpolation,
+            "mean": list(config.mean or (0.0, 0.0, 0.0)),
+            "std": list(config.std or (1.0, 1.0, 1.0)),
+        }
+    if config.family == "word_vectors":
+        return {"tokenizer": "lowercase-words", "pooling": "mean"}
+    return {"tokenizer": "bundled", "max_length": int(config.max_length or 256), "pooling": "mean"}
+
+
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+class Extractor:
+    """Extract features of one backbone layer, with caching.
+
+    Args:
+        backbone: registry name or config.
+        layer: feature layer name (``None``/``"last"`` → the config's default).
+        weights: local weights file/dir overriding the registered source.
+        pretrained: ``False`` for a seeded random-init control.
+        image_size: square input side for images.
+        batch_size: items per forward pass (default 32 for images, 64 for text).
+        engine: ``"auto"``, ``"onnx"`` or ``"torch"``.
+        cache: an :class:`EmbeddingCache`, ``None`` for the default one, ``False`` to disable.
+        show_progress: show a progress bar on stderr.
+    """
+
+    def __init__(
+        self,
+        backbone: str | BackboneConfig,
+        layer: str | None = None,
+        *,
+        weights: str | os.PathLike[str] | None = None,
+        pretrained: bool = True,
+        image_size: int | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+        engine: str = "auto",
+        cache: EmbeddingCache | None | bool = None,
+        show_progress: bool = True,
+        num_workers: int = 2,
+    ) -> None:
+        if engine not in ENGINES:
+            raise ConfigError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
+        self.config = backbone if isinstance(backbone, BackboneConfig) else get_config(backbone)
+        self.layer = self.config.resolve_layer(layer)
+        self.weights = weights
+        self.pretrained = pretrained
+        self.image_size = image_size
+        self.seed = seed
+        self.batch_size = int(batch_size or (32 if self.config.modality == "image" else 64))
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size={batch_size} must be at least 1")
+        self.engine = engine
+        self.cache = EmbeddingCache() if cache is None or cache is True else (cache or None)
+        self.show_progress = show_progress
+        self.num_workers = max(1, int(num_workers))
+        self._backbone: Backbone | None = None
+        self._runner: Runner | None = None
+        self.engine_used_: str | None = None
+        self.stats_: dict[str, Any] = {}
+
+    # -- identity --------------------------------------------------------------------------------------
+    def _weights_id(self) -> str:
+        if not self.pretrained:
+            return f"random-init:{self.seed}"
+        return resolve_weights(self.config, self.weights).sha256
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the features, without building the network."""
+        if not hasattr(self, "_identity"):
+            self._identity = {
+                "backbone": self.config.name,
+                "architecture": self.config.architecture,
+                "weights": self._weights_id(),
+                "preprocessing": preprocessing_spec(self.config, self.image_size),
+                "layer": self.layer,
+                "format": 1,
+            }
+        return self._identity
+
+    @property
+    def key(self) -> str:
+        return EmbeddingCache.make_key(self.identity())
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config.layers[self.layer]
+
+    @property
+    def backbone(self) -> Backbone:
+        if self._backbone is None:
+            self._backbone = load_backbone(
+                self.config,
+                weights=self.weights,
+                pretrained=self.pretrained,
+                image_size=self.image_size,
+                seed=self.seed,
+            )
+        return self._backbone
+
+    # -- execution paths -------------------------------------------------------------------------------
+    def _torch_runner(self) -> Runner:
+        module = self.backbone.feature_module(self.layer)
+        image = self.config.modality == "image"
+        if image:
+            module = module.to(memory_format=torch.channels_last)
+
+        def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+            with torch.inference_mode():
+                tensors = [torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values()]
+                return module(*tensors).float().numpy()
+
+        return run
+
+    def _onnx_path(self) -> Path:
+        return cache_root() / "onnx" / f"{self.key}.onnx"
+
+    def _onnx_runner(self) -> Runner:
+        import onnxruntime as ort
+
+        path = self._onnx_path()
+        if not path.exists():
+            export_feature_onnx(self.backbone, self.layer, path)
+        session = make_session(path)
+        input_names = [i.name for i in session.get_inputs()]
+
+        def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+            return session.run(None, dict(zip(input_names, inputs.values(), strict=True)))[0]
+
+        # check the graph against PyTorch once per process before trusting it
+        probe = self._probe_inputs()
+        ref = self._torch_runner()(probe)
+        got = run(probe)
+        diff = float(np.max(np.abs(ref - got))) if ref.size else 0.0
+        if not np.isfinite(diff) or diff > ONNX_TOLERANCE * max(1.0, float(np.max(np.abs(ref)))):
+            path.unlink(missing_ok=True)
+            raise TransferKitError(f"ONNX features differ from PyTorch by {diff:.2e}")
+        _ = ort  # keep the import explicit for readers
+        return run
+
+    def _probe_inputs(self) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(0)
+        if self.config.modality == "image":
+            size = self.backbone.image_size  # type: ignore[attr-defined]
+            return {"pixels": rng.integers(0, 256, size=(2, size, size, 3), dtype=np.uint8)}
+        return self.backbone.prepare(["a short probe sentence", "another one, a little longer than the first"])
+
+    def runner(self) -> Runner:
+        if self._runner is not None:
+            return self._runner
+        want_onnx = self.engine == "onnx" or (self.engine == "auto" and self.backbone.onnx_exportable())
+        if want_onnx:
+            try:
+                self._runner = self._onnx_runner()
+                self.engine_used_ = "onnx"
+                return self._runner
+            except ImportError as exc:
+                if self.engine == "onnx":
+                    raise ConfigError("engine='onnx' needs onnxruntime; `pip install onnxruntime`") from exc
+            except Exception as exc:  # export/runtime failures fall back to the reference path
+                if self.engine == "onnx":
+                    raise
+                log.warning("ONNX path unavailable for %s (%s); using PyTorch", self.config.name, exc)
+        self._runner = self._torch_runner()
+        self.engine_used_ = "torch"
+        return self._runner
+
+    # -- extraction ------------------------------------------------------------------------------------
+    def extract(self, X: Any) -> np.ndarray:
+        """Features ``(N, D)`` float32 for the items ``X`` (any form :func:`as_items` accepts)."""
+        items = as_items(X, self.config.modality)
+        n = len(items)
+        dim = self.feature_dim
+        hashes = [items.content_hash(i) for i in range(n)]
+        key = self.key if self.cache is not None else ""
+        out: np.ndarray | None = None
+        found = np.zeros(n, dtype=bool)
+        if self.cache is not None:
+            out, found = self.cache.lookup(key, hashes, dim=dim)
+        if out is None:
+            out = np.zeros((n, dim), dtype=np.float32)
+        missing = np.flatnonzero(~found)
+        self.stats_ = {"items": n, "cached": int(found.sum()), "computed": int(len(missing))}
+        if len(missing) == 0:
+            return out
+        # items with identical content are computed once
+        first_of: dict[bytes, int] = {}
+        todo = [int(i) for i in missing if first_of.setdefault(hashes[i], int(i)) == int(i)]
+        run = self.runner()
+        bar = progress(total=len(todo), desc=f"{self.config.name}:{self.layer}", enabled=self.show_progress)
+        try:
+            for start in range(0, len(todo), SHARD_SIZE):
+                chunk = todo[start : start + SHARD_SIZE]
+                feats = self._run_chunk(items, chunk, run, bar)
+                if feats.shape[1] != dim:
+                    raise TransferKitError(f"{self.config.name}:{self.layer} produced {feats.shape[1]} features, expected {dim}")
+                out[chunk] = feats
+                if self.cache is not None:
+                    self.cache.store(key, [hashes[i] for i in chunk], feats, self.identity())
+        finally:
+            bar.close()
+        for i in missing:
+            src = first_of[hashes[i]]
+            if src != i:
+                out[i] = out[src]
+        return out
+
+    def _run_chunk(self, items: ItemSource, chunk: list[int], run: Runner, bar: Any) -> np.ndarray:
+        backbone = self.backbone
+        order = list(range(len(chunk)))
+        if hasattr(backbone, "item_length"):  # text: batch similar lengths together to pad less
+            order.sort(key=lambda j: backbone.item_length(items.load(chunk[j])))  # type: ignore[attr-defined]
+        batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        feats = np.zeros((len(chunk), self.feature_dim), dtype=np.float32)
+
+        def prepare(batch: list[int]) -> dict[str, np.ndarray]:
+            return backbone.collate([backbone.prepare_item(items.load(chunk[j])) for j in batch])
+
+        for batch, inputs in zip(batches, _prefetch(prepare, batches, self.num_workers), strict=True):
+            feats[batch] = run(inputs)
+            bar.update(len(batch))
+        return feats
+
+
+def _prefetch(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterator[Any]:
+    """Yield ``fn(job)`` in order, computing up to ``workers`` jobs ahead in threads."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield fn(job)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = [pool.submit(fn, job) for job in jobs[:workers]]
+        nxt = workers
+        while pending:
+            result = pending.pop(0).result()
+            if nxt < len(jobs):
+                pending.append(pool.submit(fn, jobs[nxt]))
+                nxt += 1
+            yield result
+
+
+def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head: torch.nn.Module | None = None) -> Path:
+    """Export ``backbone``'s feature module (optionally followed by ``head``) to ONNX at ``path``, atomically."""
+    module = backbone.feature_module(layer)
+    if head is not None:
+        module = torch.nn.Sequential(module, head) if backbone.modality == "image" else _TextWithHead(module, head)
+    module.eval()
+    if backbone.modality == "image":
+        size = backbone.image_size  # type: ignore[attr-defined]
+        args: tuple[Any, ...] = (torch.zeros(2, size, size, 3, dtype=torch.uint8),)
+        names = ["pixels"]
+        axes: dict[str, dict[int, str]] = {"pixels": {0: "batch"}}
+    else:
+        sample = backbone.prepare(["probe text", "a second probe text"])
+        args = tuple(torch.from_numpy(v) for v in sample.values())
+        names = list(sample)
+        axes = {k: {0: "batch", 1: "tokens"} for k in names}
+    output = "probabilities" if head is not None else "features"
+    axes[output] = {0: "batch"}
+    with atomic_path(path) as tmp:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                args,
+                str(tmp),
+                input_names=names,
+                output_names=[output],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+    return path
+
+
+class _TextWithHead(torch.nn.Module):
+    def __init__(self, features: torch.nn.Module, head: torch.nn.Module) -> None:
+        super().__init__()
+        self.features = features
+        self.head = head
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(*inputs))
+
+
+def make_session(path: Path) -> Any:
+    """An onnxruntime CPU session with full graph optimisation, using every core."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = max(1, torch.get_num_threads())
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def extract_features(X: Any, backbone: str, layer: str | None = None, **kwargs: Any) -> np.ndarray:
+    """Convenience: ``Extractor(backbone, layer, **kwargs).extract(X)``."""
+    return Extractor(backbone, layer, **kwargs).extract(X)

@@ -17,6 +17,16 @@ import numpy as np
 CACHE_ENV = "TRANSFERKIT_CACHE_DIR"
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open(..., "w")`` would give a new file under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def cache_root() -> Path:
     """The directory holding embeddings, exported ONNX graphs and hash records.
 
@@ -45,6 +55,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, _FILE_MODE)  # mkstemp creates 0600; finished files get the usual permissions
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -9,6 +9,7 @@ the embedding cache a grid over heads or folds extracts each item's features onc
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -245,10 +246,14 @@ class TransferClassifier(_ExtractorMixin, ClassifierMixin, BaseEstimator):
         if len(items) != len(y_arr):
             raise DataError(f"X has {len(items)} items but y has {len(y_arr)} labels; they must match one to one")
         classes, y_index = np.unique(y_arr, return_inverse=True)
+        t0 = time.perf_counter()
         features = extractor.extract(items)
+        t1 = time.perf_counter()
         head, estimator = fit_head(
             self.head, features, y_index, self.head_params, random_state=self.random_state, n_jobs=self.n_jobs
         )
+        self.fit_timings_ = {"extract_s": t1 - t0, "head_s": time.perf_counter() - t1}
+        self.extract_stats_ = dict(extractor.stats_)
         self.classes_ = classes
         self.backbone_ = extractor.config.name
         self.layer_ = extractor.layer

@@ -203,6 +203,7 @@ def fit_head(
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     kind = HEADS.canonical(kind)
     params = check_head_params(kind, params)
@@ -213,7 +214,9 @@ def fit_head(
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     Z = (X - scaler.mean_) / scale
     folds = _cv_folds(y_index, int(params.get("cv", 5)), random_state)
-    with warnings.catch_warnings():
+    # Multi-threaded OpenBLAS is several times *slower* than one thread on these small solves (measured:
+    # 45 s vs 11 s for 5-fold CV of logistic regression on 2,000 x 1,280 features on 2 cores).
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         if kind == "logreg":
             est, W, b, chosen = _fit_logreg(Z, y_index, params, folds, random_state, n_jobs)

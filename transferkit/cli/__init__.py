@@ -1,0 +1,33 @@
+"""The `transferkit` command line: a thin typer app over the library."""
+
+from __future__ import annotations
+
+import typer
+
+from .backbones import backbones, download
+from .cache import app as cache_app
+from .fit import evaluate, export, fit, predict, quickstart
+
+app = typer.Typer(
+    name="transferkit",
+    help="Transfer learning for small labelled datasets: pretrained backbones, light heads, honest baselines.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(quickstart)
+app.command()(fit)
+app.command()(predict)
+app.command()(evaluate)
+app.command()(export)
+app.command()(backbones)
+app.command()(download)
+app.add_typer(cache_app, name="cache")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,109 @@
+"""Shared CLI plumbing: the error boundary, enums, console output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, TypeVar
+
+import typer
+
+from ..exceptions import TransferKitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USER_ERROR = 2
+
+
+class Head(str, Enum):
+    logreg = "logreg"
+    svm = "svm"
+    mlp = "mlp"
+
+
+class Engine(str, Enum):
+    auto = "auto"
+    onnx = "onnx"
+    torch = "torch"
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the exit to raise (code 2)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USER_ERROR)
+
+
+def user_errors(fn: F) -> F:
+    """Turn transferkit's user-facing errors into one line on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _setup_logging()
+        try:
+            return fn(*args, **kwargs)
+        except TransferKitError as exc:
+            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+        except MemoryError:
+            raise fail("out of memory; lower --batch-size or use a smaller --image-size") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"transferkit: {record.getMessage()}"
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger("transferkit")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_OneLine())
+        root.addHandler(handler)
+        root.setLevel(logging.INFO if os.environ.get("TRANSFERKIT_VERBOSE") else logging.WARNING)
+        root.propagate = False
+
+
+def say(message: str) -> None:
+    """A progress line on stderr (stdout stays clean for JSON/CSV output)."""
+    typer.echo(message, err=True)
+
+
+def print_json(obj: Any) -> None:
+    from .._utils import _json_default
+
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
+
+
+def parse_head_params(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``["C=0.1", "hidden=128"]`` → ``{"C": 0.1, "hidden": 128}``."""
+    if not pairs:
+        return None
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise fail(f"--head-param {pair!r} must look like NAME=VALUE, e.g. C=0.1")
+        name, value = pair.split("=", 1)
+        try:
+            out[name.strip()] = json.loads(value)
+        except ValueError:
+            out[name.strip()] = value
+    return out
+
+
+def make_console() -> Any:
+    """A rich console for stdout; wide enough for tables when stdout is not a terminal."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+console = make_console

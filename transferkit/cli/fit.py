@@ -1,0 +1,223 @@
+"""`fit`, `quickstart`, `predict`, `evaluate` and `export`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ._common import (
+    Engine,
+    Head,
+    fail,
+    make_console,
+    parse_head_params,
+    print_json,
+    say,
+    user_errors,
+)
+
+DataArg = Annotated[str, typer.Argument(help="Folder of class subfolders, a CSV file, or a built-in dataset name.")]
+ModelArg = Annotated[Path, typer.Argument(help="Model directory written by `transferkit fit`.")]
+TextCol = Annotated[str | None, typer.Option("--text-column", help="CSV column holding the texts.")]
+PathCol = Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")]
+LabelCol = Annotated[str, typer.Option("--label-column", help="CSV column holding the labels.")]
+
+
+def _print_summary(results: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    console = make_console()
+    m, b = results["metrics"], results["baseline"]["metrics"]
+    table = Table(title=f"{results['model']['backbone']} ({results['model']['layer']}) + {results['model']['head']} "
+                        f"vs {results['baseline']['name']}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("transfer", justify="right")
+    table.add_column("baseline", justify="right")
+    for key, label in [("accuracy", "accuracy"), ("precision_macro", "precision (macro)"),
+                       ("recall_macro", "recall (macro)"), ("f1_macro", "F1 (macro)")]:
+        table.add_row(label, f"{m[key]:.3f}", f"{b[key]:.3f}")
+    console.print(table)
+    v = results["verdict"]
+    colour = {"positive transfer": "green", "negative transfer": "red"}.get(v["verdict"], "yellow")
+    console.print(f"verdict: [bold {colour}]{v['verdict']}[/] — gain {100 * v['gain']:+.1f} points "
+                  f"(95% CI {100 * v['ci_low']:+.1f} to {100 * v['ci_high']:+.1f})")
+    console.print(f"model:   {out}/model.json\nresults: {out}/results.json\nreport:  {out}/report.html")
+
+
+def _load(data: str, text_column: str | None, path_column: str | None, label_column: str | None,
+          require_labels: bool = True) -> Any:
+    from ..data.datasets import load_dataset
+
+    return load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column,
+                        require_labels=require_labels)
+
+
+@user_errors
+def fit(
+    data: DataArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory for the model, results.json and report.html.")] = Path("model"),
+    backbone: Annotated[str, typer.Option(help="Backbone name (see `transferkit backbones`).")] = "mobilenet_v2",
+    layer: Annotated[str, typer.Option(help="Feature layer: 'last' or a layer name of the backbone.")] = "last",
+    head: Annotated[Head, typer.Option(help="Classifier trained on the features.")] = Head.logreg,
+    head_param: Annotated[list[str] | None, typer.Option("--head-param", help="Head hyper-parameter NAME=VALUE (repeatable), e.g. C=0.1; default: chosen by CV.")] = None,
+    test: Annotated[str | None, typer.Option(help="Separate labelled test data (same forms as DATA); default: hold out --test-size.")] = None,
+    test_size: Annotated[float, typer.Option(help="Fraction held out for testing when --test is not given.")] = 0.2,
+    image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's own).")] = None,
+    weights: Annotated[str | None, typer.Option(help="Local weights file or directory to use instead of the registered ones.")] = None,
+    engine: Annotated[Engine, typer.Option(help="Execution engine for extraction.")] = Engine.auto,
+    seed: Annotated[int, typer.Option(help="Random seed (split, heads, baseline).")] = 0,
+    text_column: TextCol = None,
+    path_column: PathCol = None,
+    label_column: LabelCol = "label",
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    json_output: Annotated[bool, typer.Option("--json", help="Print results.json to stdout instead of a summary.")] = False,
+) -> None:
+    """Train a classifier on a pretrained backbone's features, compare it with a from-scratch baseline,
+    and write the model, results.json and report.html to --out."""
+    from ..workflow import run_fit
+
+    dataset = _load(data, text_column, path_column, label_column)
+    test_ds = _load(test, text_column, path_column, label_column) if test else None
+    results = run_fit(
+        dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head.value,
+        head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
+        seed=seed, progress=progress, report=report, say=say,
+    )
+    if json_output:
+        print_json(results)
+    else:
+        _print_summary(results, out)
+
+
+@user_errors
+def quickstart(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("transferkit-quickstart"),
+    backbone: Annotated[str, typer.Option(help="Image backbone to use.")] = "mobilenet_v2",
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run the whole workflow on the bundled Fashion-MNIST sample (2,000 training and 1,000 test images)."""
+    from ..data.datasets import load_fashion_mnist_sample
+    from ..workflow import run_fit
+
+    sample = load_fashion_mnist_sample()
+    split = sample.extra["split"]
+    train, test = sample.subset(np.flatnonzero(split == 0)), sample.subset(np.flatnonzero(split == 1))
+    say(f"quickstart: {len(train)} Fashion-MNIST training images, {len(test)} test images, backbone {backbone}")
+    results = run_fit(train, out, test=test, backbone=backbone, progress=progress, say=say)
+    _print_summary(results, out)
+
+
+def _items_for_prediction(data: str, modality: str, text_column: str | None, path_column: str | None) -> tuple[list[str], Any]:
+    """(display names, X) for unlabelled data: an image folder/file, a CSV, or a .txt with one text per line."""
+    from ..data.datasets import list_images, load_csv
+
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise fail(f"path {data!r} does not exist")
+    if path.suffix.lower() in (".csv", ".tsv"):
+        ds = load_csv(path, text_column=text_column, path_column=path_column, label_column="label", require_labels=False)
+        names = list(ds.X) if ds.modality == "image" else [f"row {i + 2}" for i in range(len(ds.X))]
+        return names, ds.X
+    if path.suffix.lower() == ".txt":
+        lines = [ln.rstrip("\n") for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if not lines:
+            raise fail(f"{data!r} has no non-empty lines")
+        return [f"line {i + 1}" for i in range(len(lines))], lines
+    if modality == "text":
+        raise fail(f"this model takes text; pass a CSV with a text column or a .txt file, not {data!r}")
+    files = list_images(path)
+    return files, files
+
+
+@user_errors
+def predict(
+    model: ModelArg,
+    data: Annotated[str, typer.Argument(help="Images (folder or file), a CSV, or a .txt file with one text per line.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV file to write; default: stdout.")] = None,
+    proba: Annotated[bool, typer.Option(help="Add one probability column per class.")] = False,
+    text_column: TextCol = None,
+    path_column: PathCol = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Predict the class of every item in DATA with a saved model."""
+    from .._utils import atomic_write_text
+    from ..backbones import get_config
+    from ..io import load_model
+
+    clf = load_model(model)
+    clf.set_params(progress=progress)
+    modality = get_config(clf.backbone_).modality
+    names, X = _items_for_prediction(data, modality, text_column, path_column)
+    features = clf.features(X)
+    pred = clf.predict_from_features(features)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    header = ["item", "prediction"]
+    probs = None
+    if proba:
+        if not clf.head_.probabilistic:
+            raise fail(f"head {clf.head_.kind!r} gives no probabilities; drop --proba or train with --head logreg")
+        probs = clf.head_.predict_proba(features)
+        header += [f"p_{c}" for c in clf.classes_]
+    writer.writerow(header)
+    for i, (name, p) in enumerate(zip(names, pred, strict=True)):
+        row = [name, p]
+        if probs is not None:
+            row += [f"{v:.6f}" for v in probs[i]]
+        writer.writerow(row)
+    if output is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        atomic_write_text(output, buf.getvalue())
+        say(f"wrote {len(pred)} predictions to {output}")
+
+
+@user_errors
+def evaluate(
+    model: ModelArg,
+    data: DataArg,
+    text_column: TextCol = None,
+    path_column: PathCol = None,
+    label_column: LabelCol = "label",
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Score a saved model on labelled data; print the metrics as JSON on stdout."""
+    from ..evaluation.metrics import classification_metrics
+    from ..exceptions import DataError
+    from ..io import load_model
+
+    clf = load_model(model)
+    clf.set_params(progress=progress)
+    ds = _load(data, text_column, path_column, label_column)
+    y = np.asarray(ds.y)
+    known = {str(c) for c in clf.classes_}
+    unknown = sorted({str(v) for v in y} - known)
+    if unknown:
+        raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not classes of this model "
+                        f"({', '.join(sorted(known)[:10])}); check the label column")
+    as_model = np.asarray([clf.classes_[[str(c) for c in clf.classes_].index(str(v))] for v in y])
+    pred = clf.predict(ds.X)
+    metrics = classification_metrics(as_model, pred, labels=clf.classes_, names=[str(c) for c in clf.classes_])
+    print_json(metrics)
+
+
+@user_errors
+def export(
+    model: ModelArg,
+    onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file to write (backbone + head in one graph).")],
+) -> None:
+    """Export a saved model (backbone + head) as one ONNX graph and check it against the library."""
+    from ..export import export_onnx
+    from ..io import load_model
+
+    clf = load_model(model)
+    info = export_onnx(clf, onnx)
+    say(f"wrote {onnx} (inputs: {', '.join(info['inputs'])}; output: {info['output']}); "
+        f"max abs difference from transferkit on {info['checked_items']} items: {info['max_abs_diff']:.2e}")

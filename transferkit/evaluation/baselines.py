@@ -1,0 +1,139 @@
+"""From-scratch baselines every fit is compared against, trained on the same split as the transfer model.
+
+- images: :class:`RawPixelClassifier` — pixels (small, flattened) → standardise → logistic regression;
+- text: :class:`TfidfClassifier` — TF-IDF of words and word pairs → logistic regression.
+
+Both choose their regularisation by stratified cross-validation, as the transfer heads do, so the
+comparison is between representations, not between tuning efforts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from ..data.items import as_items
+from ..heads import fit_head
+
+
+class RawPixelClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression on raw pixels.
+
+    Images are resized (shorter side + centre crop) to ``size``×``size``; when every training image
+    already has one square size of at most 64 pixels, that native size is used. If every training image is
+    grey (R = G = B), one channel is kept.
+    """
+
+    name = "raw-pixel logistic regression"
+
+    def __init__(self, size: int = 32, random_state: int | None = 0) -> None:
+        self.size = size
+        self.random_state = random_state
+
+    def _pixels(self, X: Any, size: int, grey: bool | None) -> tuple[np.ndarray, bool]:
+        from PIL import Image
+
+        items = as_items(X, "image")
+        rows = []
+        all_grey = True
+        for i in range(len(items)):
+            img = items.load(i)
+            w, h = img.size
+            if (w, h) != (size, size):
+                scale = size / min(w, h)
+                nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+                img = img.resize((nw, nh), Image.Resampling.BILINEAR)
+                left, top = (nw - size) // 2, (nh - size) // 2
+                img = img.crop((left, top, left + size, top + size))
+            arr = np.asarray(img, dtype=np.uint8)
+            if grey is None and all_grey:
+                all_grey = bool((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all())
+            rows.append(arr)
+        stack = np.stack(rows)
+        use_grey = all_grey if grey is None else grey
+        if use_grey:
+            stack = stack[..., :1]
+        return stack.reshape(len(stack), -1).astype(np.float32) / 255.0, use_grey
+
+    def _native_size(self, X: Any) -> int:
+        items = as_items(X, "image")
+        sizes = set()
+        for i in range(min(len(items), 256)):
+            img = items[i]
+            sizes.add(img.size)
+            if len(sizes) > 1:
+                return self.size
+        (w, h), = sizes
+        return w if w == h and w <= 64 else self.size
+
+    def fit(self, X: Any, y: Any) -> RawPixelClassifier:
+        self.input_size_ = self._native_size(X)
+        P, self.grey_ = self._pixels(X, self.input_size_, None)
+        self.classes_, y_index = np.unique(np.asarray(y), return_inverse=True)
+        self.head_, _ = fit_head("logreg", P, y_index, random_state=self.random_state)
+        self.description_ = (
+            f"logistic regression on {self.input_size_}×{self.input_size_} {'grey' if self.grey_ else 'RGB'} pixels "
+            f"(C={self.head_.params['C']:g}, {self.head_.params['selected_by']})"
+        )
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        P, _ = self._pixels(X, self.input_size_, self.grey_)
+        return self.classes_[self.head_.predict_index(P)]
+
+
+class TfidfClassifier(ClassifierMixin, BaseEstimator):
+    """TF-IDF (words and word bigrams, sublinear tf) + logistic regression, C chosen by CV on log-loss."""
+
+    name = "TF-IDF logistic regression"
+
+    def __init__(self, random_state: int | None = 0) -> None:
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> TfidfClassifier:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
+        from ..heads import _cv_folds
+
+        texts = list(as_items(X, "text").texts)  # type: ignore[attr-defined]
+        self.classes_, y_index = np.unique(np.asarray(y), return_inverse=True)
+        self.vectorizer_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        V = self.vectorizer_.fit_transform(texts)
+        folds = _cv_folds(y_index, 5, self.random_state)
+        base = LogisticRegression(max_iter=2000, random_state=self.random_state)
+        with threadpool_limits(limits=1, user_api="blas"):
+            how = self._fit_model(base, V, y_index, folds)
+        self.description_ = (
+            f"TF-IDF of words and word pairs ({V.shape[1]} terms) + logistic regression "
+            f"(C={self.model_.C:g}, {how})"
+        )
+        return self
+
+    def _fit_model(self, base: Any, V: Any, y_index: np.ndarray, folds: Any) -> str:
+        from sklearn.model_selection import GridSearchCV
+
+        if folds is None:
+            self.model_ = base.set_params(C=10.0).fit(V, y_index)
+            how = "default C (too few items per class for CV)"
+        else:
+            search = GridSearchCV(base, {"C": [0.1, 1.0, 10.0, 100.0]}, cv=folds, scoring="neg_log_loss").fit(V, y_index)
+            self.model_ = search.best_estimator_
+            how = f"{folds.get_n_splits()}-fold CV on log-loss"
+        return how
+
+    def predict(self, X: Any) -> np.ndarray:
+        texts = list(as_items(X, "text").texts)  # type: ignore[attr-defined]
+        return self.classes_[self.model_.predict(self.vectorizer_.transform(texts))]
+
+
+def make_baseline(modality: str, random_state: int | None = 0) -> RawPixelClassifier | TfidfClassifier:
+    """The from-scratch baseline for a modality."""
+    if modality == "image":
+        return RawPixelClassifier(random_state=random_state)
+    if modality == "text":
+        return TfidfClassifier(random_state=random_state)
+    raise ValueError(f"no baseline for modality {modality!r}")

@@ -1,0 +1,140 @@
+"""Did transfer help? The gain over the from-scratch baseline, with a confidence interval and a verdict.
+
+The gain is the difference in accuracy between the transferred model and the baseline on the same test
+items. Its confidence interval comes from a paired bootstrap over test items (both models are scored on
+the same resampled items, so the interval reflects the paired difference, not two independent errors).
+
+- ``positive transfer``: the whole interval lies above zero;
+- ``negative transfer``: the whole interval lies below zero;
+- ``no significant gain``: the interval contains zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+POSITIVE = "positive transfer"
+NONE = "no significant gain"
+NEGATIVE = "negative transfer"
+
+
+def bootstrap_gain(
+    correct_transfer: np.ndarray,
+    correct_baseline: np.ndarray,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Paired bootstrap of the accuracy difference; returns ``(gain, ci_low, ci_high)``.
+
+    Args:
+        correct_transfer, correct_baseline: boolean arrays (N,), whether each test item was classified
+            correctly by each model.
+    """
+    a = np.asarray(correct_transfer, dtype=np.float64)
+    b = np.asarray(correct_baseline, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError("correct_transfer and correct_baseline must be 1-D arrays of the same non-zero length")
+    diff = a - b
+    gain = float(diff.mean())
+    rng = np.random.default_rng(seed)
+    n = diff.size
+    means = np.empty(n_resamples)
+    for start in range(0, n_resamples, 256):  # chunks keep memory at 256 × N
+        stop = min(n_resamples, start + 256)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = diff[idx].mean(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return gain, float(lo), float(hi)
+
+
+def classify_gain(ci_low: float, ci_high: float) -> str:
+    if ci_low > 0:
+        return POSITIVE
+    if ci_high < 0:
+        return NEGATIVE
+    return NONE
+
+
+def _explain(verdict: str, gain: float, lo: float, hi: float, baseline_name: str, modality: str | None,
+             n_test: int) -> tuple[str, list[str]]:
+    pts = f"{100 * gain:+.1f} points"
+    ci = f"95% CI {100 * lo:+.1f} to {100 * hi:+.1f}"
+    if verdict == POSITIVE:
+        text = (f"The pretrained model beats the {baseline_name} by {pts} of accuracy ({ci}) on {n_test} held-out "
+                "items: transfer helps on this data.")
+        steps = [
+            "rank other backbones and layers with `transferkit rank` to see whether a better one exists",
+            "try fine-tuning (`--strategy fine-tune`) if more accuracy is needed and time allows",
+        ]
+    elif verdict == NEGATIVE:
+        text = (f"The pretrained model is worse than the {baseline_name} by {100 * -gain:.1f} points of accuracy "
+                f"({ci}): this is negative transfer — the pretrained features fit this data less well than the "
+                "raw inputs do.")
+        steps = [
+            "try an intermediate layer (`--layer`), whose features are less specific to the source task",
+            "try another backbone closer to this data (`transferkit rank` compares them)",
+            "fine-tune the top blocks so the features adapt to this domain",
+            "if labelled target data differs from unlabelled deployment data, consider domain adaptation",
+            "otherwise keep the from-scratch baseline: it is the better model here",
+        ]
+    else:
+        text = (f"The difference from the {baseline_name} ({pts}, {ci}) is within what chance on {n_test} test items "
+                "allows: there is no significant gain from transfer.")
+        steps = [
+            "collect more test items to narrow the interval, or evaluate across several seeds",
+            "try an intermediate layer or another backbone (`transferkit rank`)",
+            "try fine-tuning, which often helps when frozen features are only as good as raw inputs",
+        ]
+    if modality == "text" and verdict != POSITIVE:
+        steps.insert(0, "for text, compare word vectors (glove-6b-50d) with the sentence encoder (minilm-l6)")
+    return text, steps
+
+
+def transfer_verdict(
+    y_true: np.ndarray,
+    pred_transfer: np.ndarray,
+    pred_baseline: np.ndarray,
+    *,
+    baseline_name: str = "from-scratch baseline",
+    modality: str | None = None,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The verdict dictionary stored in ``results.json`` under ``verdict``."""
+    y_true = np.asarray(y_true)
+    ct = np.asarray(pred_transfer) == y_true
+    cb = np.asarray(pred_baseline) == y_true
+    gain, lo, hi = bootstrap_gain(ct, cb, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    verdict = classify_gain(lo, hi)
+    text, steps = _explain(verdict, gain, lo, hi, baseline_name, modality, int(y_true.size))
+    return {
+        "verdict": verdict,
+        "metric": "accuracy",
+        "gain": gain,
+        "ci_low": lo,
+        "ci_high": hi,
+        "confidence": confidence,
+        "method": f"paired bootstrap over {int(y_true.size)} test items ({n_resamples} resamples)",
+        "explanation": text,
+        "next_steps": steps,
+    }
+
+
+def verdict_from_seed_gains(gains: list[float] | np.ndarray, confidence: float = 0.95) -> dict[str, Any]:
+    """Verdict from per-seed gains (t-interval across seeds), for benchmark tables."""
+    from scipy import stats
+
+    g = np.asarray(gains, dtype=np.float64)
+    if g.size < 2:
+        raise ValueError("need gains from at least two seeds")
+    mean = float(g.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2, g.size - 1) * g.std(ddof=1) / np.sqrt(g.size))
+    lo, hi = mean - half, mean + half
+    return {"verdict": classify_gain(lo, hi), "gain": mean, "ci_low": lo, "ci_high": hi, "confidence": confidence,
+            "method": f"t-interval across {g.size} seeds"}

@@ -37,7 +37,7 @@ def split_dataset(dataset: Dataset, test_size: float, seed: int) -> tuple[Datase
     y = check_labels(dataset.y)
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        bad = classes[int(np.argmin(counts))]
+        bad = classes[int(np.argmin(counts))].item()
         raise DataError(
             f"class {bad!r} has only {counts.min()} item; each class needs at least 2 so one can be held out "
             "for testing (add items, or pass a separate test set with --test)"

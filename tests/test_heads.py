@@ -1,0 +1,85 @@
+"""Heads: they learn, their array form predicts exactly like scikit-learn, bad parameters are explained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transferkit.exceptions import ConfigError, UnknownNameError
+from transferkit.heads import HeadArrays, fit_head
+
+
+def _blobs(n_classes: int = 3, n: int = 40, d: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, size=(n_classes, d))
+    y = np.repeat(np.arange(n_classes), n)
+    return centers[y] + rng.normal(size=(len(y), d)) * 2.0 + 5.0, y
+
+
+@pytest.mark.parametrize("kind", ["logreg", "svm", "mlp"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_head_learns_and_arrays_match_sklearn(kind: str, n_classes: int) -> None:
+    X, y = _blobs(n_classes)
+    Xt, yt = _blobs(n_classes, seed=0)[0] + 0.0, y
+    arrays, est = fit_head(kind, X, y, random_state=0)
+    Z = (X - arrays.mean) / arrays.scale
+    assert np.array_equal(arrays.predict_index(X), est.predict(Z))
+    assert (arrays.predict_index(Xt) == yt).mean() > 0.8  # well above chance (≤ 0.5)
+    if kind != "svm":
+        p = arrays.predict_proba(X)
+        assert np.allclose(p.sum(axis=1), 1.0)
+        assert np.allclose(p, est.predict_proba(Z), atol=1e-8)
+    else:
+        with pytest.raises(AttributeError, match="no probabilities"):
+            arrays.predict_proba(X)
+    assert arrays.params.get("selected_by", "").startswith("5-fold CV")
+
+
+def test_shuffled_labels_do_not_generalise() -> None:
+    X, y = _blobs(3, n=60)
+    rng = np.random.default_rng(1)
+    arrays, _ = fit_head("logreg", X, rng.permutation(y))
+    Xt, yt = _blobs(3, n=60, seed=5)
+    assert (arrays.predict_index(Xt) == yt).mean() < 0.6
+
+
+def test_user_parameters_skip_cv_and_tiny_classes_fall_back() -> None:
+    X, y = _blobs(2)
+    arrays, _ = fit_head("logreg", X, y, {"C": 0.5})
+    assert arrays.params == {"C": 0.5, "selected_by": "user"}
+    X1 = np.vstack([X[:5], X[-1:]])
+    y1 = np.array([0, 0, 0, 0, 0, 1])
+    arrays, _ = fit_head("logreg", X1, y1)
+    assert "too few items per class" in arrays.params["selected_by"]
+
+
+def test_bad_head_and_parameters() -> None:
+    X, y = _blobs(2)
+    with pytest.raises(UnknownNameError, match="did you mean 'logreg'"):
+        fit_head("logref", X, y)
+    with pytest.raises(ConfigError, match=r"no parameter 'c'.*did you mean 'C'"):
+        fit_head("logreg", X, y, {"c": 1.0})
+    with pytest.raises(ConfigError, match="positive"):
+        fit_head("svm", X, y, {"C": -1})
+    X[0, 0] = np.nan
+    with pytest.raises(ConfigError, match="NaN"):
+        fit_head("logreg", X, y)
+
+
+def test_arrays_round_trip_through_tensors() -> None:
+    X, y = _blobs(3)
+    arrays, _ = fit_head("mlp", X, y, {"alpha": 0.1, "hidden": 16})
+    again = HeadArrays.from_tensors(arrays.meta(), arrays.to_tensors())
+    assert np.array_equal(again.logits(X), arrays.logits(X))
+
+
+def test_torch_module_matches_arrays() -> None:
+    import torch
+
+    X, y = _blobs(3)
+    for kind in ("logreg", "mlp", "svm"):
+        arrays, _ = fit_head(kind, X, y, {"C": 1.0} if kind != "mlp" else {"alpha": 0.1})
+        with torch.no_grad():
+            out = arrays.torch_module()(torch.tensor(X, dtype=torch.float32)).numpy()
+        want = arrays.predict_proba(X) if arrays.probabilistic else arrays.logits(X)
+        assert np.max(np.abs(out - want)) < 1e-4

@@ -86,7 +86,7 @@ def make_images(n_per_class: int = 20, size: int = TINY_SIZE, seed: int = 0, n_c
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]
     images, labels = [], []
-    for i in range(n_per_class):
+    for _ in range(n_per_class):
         for c in range(n_classes):
             phase = rng.uniform(0, 2 * np.pi)
             period = rng.uniform(4, 8)

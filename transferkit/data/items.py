@@ -74,9 +74,14 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
             return to_rgb(img)
     except FileNotFoundError as exc:
         raise ImageReadError(f"image file {str(path)!r} does not exist") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError as exc:
         raise ImageReadError(
-            f"cannot read image {str(path)!r} ({type(exc).__name__}: {exc}); remove or replace the file"
+            f"cannot read image {str(path)!r} (not a recognised image format); remove or replace the file"
+        ) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        detail = str(exc).replace(str(path), "").strip(" :'\"") or type(exc).__name__
+        raise ImageReadError(
+            f"cannot read image {str(path)!r} ({detail}; truncated or corrupt?); remove or replace the file"
         ) from exc
 
 

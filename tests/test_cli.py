@@ -1,0 +1,161 @@
+"""The command line: every command end to end on tiny data, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from transferkit.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def fitted(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "model"
+    code, stdout, stderr = run("fit", image_folder, "--backbone", tiny_backbone, "--out", out, "--no-progress")
+    assert code == 0, stderr
+    return out
+
+
+def test_help_everywhere() -> None:
+    for cmd in ([], ["fit"], ["predict"], ["evaluate"], ["export"], ["backbones"], ["cache"], ["cache", "info"],
+                ["quickstart"], ["download"]):
+        code, out, _ = run(*cmd, "--help")
+        assert code == 0 and "Usage" in out
+
+
+def test_backbones_json_lists_every_entry() -> None:
+    code, out, _ = run("backbones", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and {"mobilenet_v2", "tf_efficientnet_lite0", "minilm-l6", "glove-6b-50d"} <= set(rows)
+    assert rows["minilm-l6"]["license"] == "Apache-2.0"
+    code, out, _ = run("backbones")
+    assert code == 0 and "licence" in out and "installed" in out
+
+
+def test_fit_writes_model_results_and_report(fitted: Path) -> None:
+    assert sorted(p.name for p in fitted.iterdir()) == ["head.safetensors", "model.json", "report.html", "results.json"]
+    results = json.loads((fitted / "results.json").read_text())
+    assert {"metrics", "baseline", "verdict", "dataset", "model", "timings", "projection"} <= set(results)
+    assert results["metrics"]["accuracy"] > 0.6
+    assert results["verdict"]["verdict"] in ("positive transfer", "no significant gain", "negative transfer")
+    assert results["baseline"]["name"] == "raw-pixel logistic regression"
+    assert len(results["projection"]["points"]) == results["dataset"]["n_test"]
+    html = (fitted / "report.html").read_text()
+    assert "<img" in html and "http://" not in html
+
+
+def test_fit_json_output_and_head_params(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    code, out, err = run("fit", image_folder, "--backbone", tiny_backbone, "--out", tmp_path / "m", "--head", "svm",
+                         "--head-param", "C=0.1", "--no-report", "--no-progress", "--json")
+    assert code == 0, err
+    results = json.loads(out)
+    assert results["model"]["head"] == "svm" and results["model"]["head_params"]["C"] == 0.1
+    assert not (tmp_path / "m" / "report.html").exists()
+
+
+def test_predict_and_evaluate(fitted: Path, image_folder: Path, tmp_path: Path) -> None:
+    out_csv = tmp_path / "pred.csv"
+    code, _, err = run("predict", fitted, image_folder, "--output", out_csv, "--proba", "--no-progress")
+    assert code == 0, err
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 30 and set(rows[0]) == {"item", "prediction", "p_blob", "p_horizontal", "p_vertical"}
+    correct = np.mean([Path(r["item"]).parent.name == r["prediction"] for r in rows])
+    assert correct > 0.6
+    code, out, err = run("evaluate", fitted, image_folder, "--no-progress")
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["accuracy"] == pytest.approx(correct) and metrics["labels"] == ["blob", "horizontal", "vertical"]
+
+
+def test_export_onnx_matches(fitted: Path, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    path = tmp_path / "model.onnx"
+    code, _, err = run("export", fitted, "--onnx", path)
+    assert code == 0, err
+    assert "max abs difference" in err
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    from tests.conftest import make_images
+    from transferkit import load_model
+
+    X, _ = make_images(3, seed=7)
+    rgb = np.repeat(X[..., None], 3, axis=3)
+    got = session.run(None, {"pixels": rgb})[0]
+    want = load_model(fitted).predict_proba(rgb)
+    assert np.max(np.abs(got - want)) < 1e-4
+
+
+def test_cache_info_and_clear(fitted: Path) -> None:
+    code, out, _ = run("cache", "info", "--json")
+    entries = json.loads(out)["entries"]
+    assert code == 0 and entries and entries[0]["backbone"] == "tiny-cnn" and entries[0]["items"] > 0
+    code, _, err = run("cache", "clear")
+    assert code == 0 and "cleared" in err
+    assert json.loads(run("cache", "info", "--json")[1])["entries"] == []
+    code, _, err = run("cache", "clear", "--key", "nope")
+    assert code == 2 and "no cache entry 'nope'" in err
+
+
+def _one_line_error(code: int, stderr: str, *needles: str) -> None:
+    assert code == 2, stderr
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], stderr  # progress lines may precede it
+    assert "Traceback" not in stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def test_user_mistakes_give_one_line_and_exit_2(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "o"
+    _one_line_error(*run("fit", tmp_path / "missing", "--out", out)[::2], "does not exist")
+    (tmp_path / "empty").mkdir()
+    _one_line_error(*run("fit", tmp_path / "empty", "--out", out)[::2], "no images")
+    one = tmp_path / "one" / "cats"
+    one.mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i, i, i)).save(one / f"{i}.png")
+    _one_line_error(*run("fit", tmp_path / "one", "--backbone", tiny_backbone, "--out", out)[::2], "1 class", "at least 2")
+    _one_line_error(*run("fit", image_folder, "--backbone", "mobilenet_v3", "--out", out)[::2],
+                    "unknown backbone 'mobilenet_v3'", "did you mean 'mobilenet_v2'")
+    bad = image_folder / "blob" / "zz_corrupt.png"
+    bad.write_bytes(b"not an image at all")
+    _one_line_error(*run("fit", image_folder, "--backbone", tiny_backbone, "--out", out, "--no-progress")[::2],
+                    "zz_corrupt.png", "remove or replace")
+    bad.unlink()
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("text,lbl\nnice,pos\nbad,neg\n")
+    _one_line_error(*run("fit", csv_path, "--backbone", "glove-6b-50d", "--out", out)[::2],
+                    "no label column 'label'", "columns are: text, lbl")
+    _one_line_error(*run("fit", image_folder, "--backbone", tiny_backbone, "--layer", "nope", "--out", out)[::2],
+                    "no layer 'nope'")
+    _one_line_error(*run("fit", image_folder, "--backbone", tiny_backbone, "--head-param", "c=1", "--out", out)[::2],
+                    "did you mean 'C'")
+    _one_line_error(*run("predict", tmp_path / "nomodel", image_folder)[::2], "does not exist")
+    _one_line_error(*run("fit", image_folder, "--backbone", "glove-6b-50d", "--out", out)[::2], "takes text input")
+    code, _, err = run("fit", image_folder, "--head", "forest")
+    assert code == 2 and "forest" in err and "Traceback" not in err
+
+
+def test_failed_fit_does_not_touch_an_existing_model(fitted: Path, tiny_backbone: str, tmp_path: Path) -> None:
+    before = {p.name: p.read_bytes() for p in fitted.iterdir()}
+    (tmp_path / "empty").mkdir()
+    code, _, _ = run("fit", tmp_path / "empty", "--backbone", tiny_backbone, "--out", fitted)
+    assert code == 2
+    assert {p.name: p.read_bytes() for p in fitted.iterdir()} == before

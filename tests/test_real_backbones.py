@@ -64,6 +64,14 @@ def test_minilm_embeds_meaning() -> None:
     early = FeatureExtractor(backbone="minilm-l6", layer="embeddings").fit().transform(["a good movie"])
     assert not np.allclose(early[0], fe.transform(["a good movie"])[0])
 
+    from transferkit.extraction import Extractor
+
+    texts = ["short", "a considerably longer sentence that needs more tokens than the first one", "mid length text"]
+    fast = Extractor("minilm-l6", engine="onnx", cache=False)
+    got = fast.extract(texts)
+    assert fast.engine_used_ == "onnx"
+    assert np.max(np.abs(got - Extractor("minilm-l6", engine="torch", cache=False).extract(texts))) <= 1e-4
+
 
 def test_glove_analogy_and_averaging() -> None:
     from transferkit.backbones import load_backbone

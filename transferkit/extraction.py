@@ -133,7 +133,7 @@ class Extractor:
 
     @property
     def feature_dim(self) -> int:
-        return self.config.layers[self.layer]
+        return self.config.layer_dim(self.layer)
 
     @property
     def backbone(self) -> Backbone:

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .config import BackboneConfig
+from .config import SOURCE_PROBS, BackboneConfig
 
 _PIL_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -66,7 +66,7 @@ class Backbone:
         raise NotImplementedError
 
     def feature_dim(self, layer: str | None = None) -> int:
-        return self.config.layers[self.config.resolve_layer(layer)]
+        return self.config.layer_dim(layer)
 
     def onnx_exportable(self) -> bool:
         return False
@@ -130,6 +130,8 @@ class ImageBackbone(Backbone):
 
     def feature_module(self, layer: str | None = None, pool: bool = True) -> nn.Module:
         layer = self.config.resolve_layer(layer)
+        if layer == SOURCE_PROBS:
+            return SourceProbsNet(self.feature_module(self.config.default_layer), self.source_classifier()).eval()
         names = [n for n, _ in self.stages]
         upto = names.index(layer) + 1
         return ImageFeatureNet(
@@ -141,6 +143,31 @@ class ImageBackbone(Backbone):
 
     def onnx_exportable(self) -> bool:
         return True
+
+    def source_classifier(self) -> nn.Module:
+        """The network's own (ImageNet) classifier, applied to the pooled last-layer features.
+
+        torchvision and timm models and :class:`SmallCNN` all keep it in ``model.classifier`` (timm's
+        global pooling is the same mean over space as the pooled features).
+        """
+        from ..exceptions import ConfigError
+
+        head = getattr(self.model, "classifier", None)
+        if not isinstance(head, nn.Module) or not self.config.has_source_classifier:
+            raise ConfigError(f"backbone {self.config.name!r} has no source classifier to give {SOURCE_PROBS!r}")
+        return head
+
+
+class SourceProbsNet(nn.Module):
+    """pixels → pooled last-layer features → source classifier → softmax probabilities (N, Z)."""
+
+    def __init__(self, features: nn.Module, classifier: nn.Module) -> None:
+        super().__init__()
+        self.features = features
+        self.classifier = classifier
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.classifier(self.features(pixels)).float(), dim=1)
 
 
 class Normalize(nn.Module):

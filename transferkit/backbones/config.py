@@ -14,6 +14,11 @@ from typing import Any, Literal
 
 Modality = Literal["image", "text"]
 
+#: Pseudo-layer of backbones with a source classifier (``num_source_classes > 0``): its "features" are the
+#: source classifier's softmax probabilities (N, num_source_classes) on the pooled last-layer features. It
+#: goes through the same extraction engine and embedding cache as a real layer; LEEP and NCE read it.
+SOURCE_PROBS = "source_probs"
+
 
 @dataclass(frozen=True)
 class WeightsSource:
@@ -92,13 +97,30 @@ class BackboneConfig:
     def feature_dim(self) -> int:
         return self.layers[self.default_layer]
 
+    @property
+    def has_source_classifier(self) -> bool:
+        return self.num_source_classes > 0
+
+    def layer_dim(self, layer: str | None) -> int:
+        """Feature dimension of ``layer`` (``SOURCE_PROBS``: the number of source classes)."""
+        layer = self.resolve_layer(layer)
+        return self.num_source_classes if layer == SOURCE_PROBS else self.layers[layer]
+
     def resolve_layer(self, layer: str | None) -> str:
-        """Map ``None``/``"last"`` to the default layer and check the name exists."""
+        """Map ``None``/``"last"`` to the default layer and check the name exists (``SOURCE_PROBS`` is
+        accepted when the backbone has a source classifier)."""
         from .._registry import did_you_mean
         from ..exceptions import UnknownNameError
 
         if layer is None or layer == "last":
             return self.default_layer
+        if layer == SOURCE_PROBS and layer not in self.layers:
+            if self.has_source_classifier:
+                return layer
+            raise UnknownNameError(
+                f"backbone {self.name!r} has no source classifier, so no {SOURCE_PROBS!r} pseudo-layer; "
+                f"choose one of: last, {', '.join(self.layers)}"
+            )
         if layer not in self.layers:
             raise UnknownNameError(
                 f"backbone {self.name!r} has no layer {layer!r}{did_you_mean(layer, list(self.layers))}; "

@@ -26,7 +26,7 @@ from .exceptions import ConfigError, DataError, NotFittedError
 from .extraction import ENGINES, Extractor
 from .heads import HEAD_KINDS, HeadArrays, check_head_params, fit_head
 
-STRATEGIES = ("feature-extraction",)
+STRATEGIES = ("feature-extraction", "fine-tune")
 
 
 def _backbone_rule() -> Rule:
@@ -179,12 +179,25 @@ class TransferClassifier(_ExtractorMixin, ClassifierMixin, BaseEstimator):
     disk) and a light head (``logreg``, ``svm`` or ``mlp``) is trained on them, its regularisation chosen by
     internal cross-validation unless given in ``head_params``.
 
+    ``strategy="fine-tune"``: two-stage fine-tuning (:mod:`transferkit.strategies.fine_tuning`): a new head
+    (dropout + linear) trains on the frozen base, then the top ``unfreeze`` blocks train with it at a 10×
+    lower learning rate, BatchNorm layers in inference mode, with ``augment`` (images), early stopping on a
+    stratified validation split, and ``fine_tune_params`` for the rest (``dropout``, ``weight_decay``,
+    ``l2sp``, ``label_smoothing``, ``patience``, ``validation_fraction``, ``layer_decay``, ``gradual``,
+    ``train_bn``, ``lr_ratio``, ``warmup``). ``epochs``/``head_epochs`` (stage 2/stage 1; ``None``: from the
+    data size), ``lr`` (stage 1; ``None``: 3e-3 images, 2e-3 text) and ``batch_size`` set the schedule;
+    ``image_size`` defaults to the backbone's own capped at 112 px. ``checkpoint_dir`` saves the training
+    state every epoch and ``resume=True`` continues from it. The ``head`` must stay ``"logreg"`` (a softmax
+    linear layer). These parameters are ignored by feature extraction.
+
     X can be a list of image paths, a uint8 image array ``(N, H, W)``/``(N, H, W, C)``, a list of arrays or
     PIL images, or a list of strings for text backbones.
 
     Fitted attributes: ``classes_``, ``backbone_`` (name), ``layer_``, ``weights_id_`` (sha256 of the
     weights), ``head_`` (:class:`~transferkit.heads.HeadArrays`), ``head_estimator_`` (the fitted
-    scikit-learn model), ``n_features_`` (embedding size), ``engine_`` (``onnx`` or ``torch``).
+    scikit-learn model), ``n_features_`` (embedding size), ``engine_`` (``onnx`` or ``torch``). Fine-tuning
+    also sets ``network_`` (the fine-tuned copy of the backbone), ``history_`` (per-epoch losses and
+    accuracies, see ``results.json``) and ``image_size_``.
     """
 
     def __init__(
@@ -205,12 +218,28 @@ class TransferClassifier(_ExtractorMixin, ClassifierMixin, BaseEstimator):
         n_jobs: int | None = None,
         random_state: int | None = 0,
         progress: bool = True,
+        epochs: int | None = None,
+        head_epochs: int | None = None,
+        lr: float | None = None,
+        unfreeze: str = "all",
+        augment: str = "light",
+        fine_tune_params: dict[str, Any] | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
     ) -> None:
         self.backbone = backbone
         self.layer = layer
         self.head = head
         self.head_params = head_params
         self.strategy = strategy
+        self.epochs = epochs
+        self.head_epochs = head_epochs
+        self.lr = lr
+        self.unfreeze = unfreeze
+        self.augment = augment
+        self.fine_tune_params = fine_tune_params
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
         self.image_size = image_size
         self.weights = weights
         self.pretrained = pretrained
@@ -236,11 +265,80 @@ class TransferClassifier(_ExtractorMixin, ClassifierMixin, BaseEstimator):
             },
         )
         check_head_params(self.head, self.head_params)
+        if self.strategy == "fine-tune":
+            self._fine_tune_config()
+
+    def _fine_tune_config(self) -> Any:
+        """The validated :class:`~transferkit.strategies.fine_tuning.FineTuneConfig` of these parameters."""
+        from .strategies.fine_tuning import fine_tune_config
+
+        owner = type(self).__name__
+        if self.head != "logreg" or self.head_params:
+            raise ConfigError(f"{owner}: strategy='fine-tune' trains its own softmax head; head={self.head!r} and "
+                              "head_params apply to feature extraction only: leave them at their defaults")
+        validate_params(owner, self.get_params(deep=False), {
+            "fine_tune_params": instance_of(dict, allow_none=True),
+            "checkpoint_dir": instance_of(str, os.PathLike, allow_none=True),
+            "resume": instance_of(bool),
+        })
+        if self.resume and self.checkpoint_dir is None:
+            raise ConfigError(f"{owner}: resume=True needs checkpoint_dir (where the interrupted run saved its state)")
+        return fine_tune_config(
+            owner, get_config(self.backbone), self.fine_tune_params, epochs=self.epochs, head_epochs=self.head_epochs,
+            lr=self.lr, unfreeze=self.unfreeze, augment=self.augment, batch_size=self.batch_size,
+            seed=self.random_state or 0,
+        )
+
+    def _fit_fine_tune(self, X: Any, y_arr: np.ndarray) -> TransferClassifier:
+        from .backbones import load_backbone
+        from .strategies.fine_tuning import fine_tune, fine_tune_image_size
+
+        config = self._fine_tune_config()
+        bconfig = get_config(self.backbone)
+        items = as_items(X, bconfig.modality)
+        if len(items) != len(y_arr):
+            raise DataError(f"X has {len(items)} items but y has {len(y_arr)} labels; they must match one to one")
+        classes, y_index = np.unique(y_arr, return_inverse=True)
+        size = fine_tune_image_size(bconfig, self.image_size)
+        base = load_backbone(self.backbone, weights=self.weights, pretrained=self.pretrained, image_size=size,
+                             seed=self.random_state or 0)
+        t0 = time.perf_counter()
+        result = fine_tune(base, items, y_index, len(classes), config, layer=self.layer,
+                           checkpoint_dir=self.checkpoint_dir, resume=self.resume, progress=self.progress)
+        self.fit_timings_ = {"finetune_s": time.perf_counter() - t0}
+        self.extract_stats_ = {}
+        self.classes_ = classes
+        self.backbone_ = bconfig.name
+        self.layer_ = bconfig.resolve_layer(self.layer)
+        self.weights_id_ = base.weights_id
+        self.n_features_ = bconfig.layers[self.layer_]
+        self.engine_ = "torch"
+        self.head_ = result.head
+        self.head_estimator_ = None
+        self.network_ = result.backbone
+        self.history_ = result.history
+        self.image_size_ = size
+        return self
+
+    def _extractor(self) -> Extractor:
+        network = getattr(self, "network_", None)
+        if network is None:
+            return super()._extractor()
+        cache: EmbeddingCache | bool = False
+        if self.cache:
+            cache = EmbeddingCache(Path(self.cache_dir)) if self.cache_dir is not None else EmbeddingCache()
+        return Extractor(network, self.layer_, batch_size=self.batch_size, engine=self.engine, cache=cache,
+                         show_progress=self.progress)
 
     def fit(self, X: Any, y: Any) -> TransferClassifier:
-        """Extract (or read cached) features of ``X`` and train the head on labels ``y``."""
+        """Extract (or read cached) features of ``X`` and train the head on labels ``y`` (feature
+        extraction), or fine-tune the backbone with a new head (``strategy="fine-tune"``)."""
         self._validate()
         y_arr = check_labels(y)
+        for attr in ("network_", "history_", "image_size_"):
+            self.__dict__.pop(attr, None)
+        if self.strategy == "fine-tune":
+            return self._fit_fine_tune(X, y_arr)
         extractor = self._extractor()
         items = as_items(X, extractor.config.modality)
         if len(items) != len(y_arr):

@@ -47,8 +47,9 @@ def export_onnx(model: Any, path: str | os.PathLike[str], check_items: int = 4) 
     session = make_session(path)
     got = session.run(None, dict(zip([i.name for i in session.get_inputs()], inputs.values(), strict=True)))[0]
     model_no_cache = model.__class__(**{**model.get_params(), "cache": False, "progress": False})
-    for attr in ("classes_", "backbone_", "layer_", "weights_id_", "n_features_", "head_"):
-        setattr(model_no_cache, attr, getattr(model, attr))
+    for attr in ("classes_", "backbone_", "layer_", "weights_id_", "n_features_", "head_", "network_"):
+        if hasattr(model, attr):  # network_: the fine-tuned backbone of strategy="fine-tune"
+            setattr(model_no_cache, attr, getattr(model, attr))
     if model.head_.probabilistic:
         want = model_no_cache.predict_proba(X)
     else:

@@ -62,7 +62,8 @@ class Extractor:
     """Extract features of one backbone layer, with caching.
 
     Args:
-        backbone: registry name or config.
+        backbone: registry name or config, or a loaded :class:`Backbone` (e.g. a fine-tuned copy) whose
+            ``weights_id`` and image size then key the cache.
         layer: feature layer name (``None``/``"last"`` → the config's default).
         weights: local weights file/dir overriding the registered source.
         pretrained: ``False`` for a seeded random-init control.
@@ -75,7 +76,7 @@ class Extractor:
 
     def __init__(
         self,
-        backbone: str | BackboneConfig,
+        backbone: str | BackboneConfig | Backbone,
         layer: str | None = None,
         *,
         weights: str | os.PathLike[str] | None = None,
@@ -90,6 +91,9 @@ class Extractor:
     ) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
+        given = backbone if isinstance(backbone, Backbone) else None  # e.g. a fine-tuned network
+        if given is not None:
+            backbone, image_size = given.config, getattr(given, "image_size", image_size)
         self.config = backbone if isinstance(backbone, BackboneConfig) else get_config(backbone)
         self.layer = self.config.resolve_layer(layer)
         self.weights = weights
@@ -103,13 +107,15 @@ class Extractor:
         self.cache = EmbeddingCache() if cache is None or cache is True else (cache or None)
         self.show_progress = show_progress
         self.num_workers = max(1, int(num_workers))
-        self._backbone: Backbone | None = None
+        self._backbone: Backbone | None = given
         self._runner: Runner | None = None
         self.engine_used_: str | None = None
         self.stats_: dict[str, Any] = {}
 
     # -- identity --------------------------------------------------------------------------------------
     def _weights_id(self) -> str:
+        if self._backbone is not None:
+            return self._backbone.weights_id
         if not self.pretrained:
             return f"random-init:{self.seed}"
         return resolve_weights(self.config, self.weights).sha256

@@ -27,7 +27,7 @@ FORMAT = "transferkit-model"
 FORMAT_VERSION = 1
 _SAVED_PARAMS = (
     "backbone", "layer", "head", "head_params", "strategy", "image_size", "pretrained", "batch_size", "engine",
-    "random_state",
+    "random_state", "epochs", "head_epochs", "lr", "unfreeze", "augment", "fine_tune_params",
 )
 
 
@@ -77,6 +77,10 @@ def save_model(model: Any, path: str | os.PathLike[str], extra: dict[str, Any] |
         "head": model.head_.meta(),
         "extra": extra or {},
     }
+    if getattr(model, "network_", None) is not None:  # fine-tuned: the network's weights travel with the model
+        from .strategies.fine_tuning import save_network
+
+        doc["fine_tune"] = {**save_network(model.network_, out), "history": getattr(model, "history_", None)}
     atomic_write_json(out / "model.json", doc)
     return out
 
@@ -140,6 +144,13 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     model.engine_ = None
     if head.n_classes != len(model.classes_) or head.n_features != model.n_features_:
         raise ModelFileError(f"model {str(d)!r}: head shape does not match its classes/features; the files are mixed up")
+    if doc.get("fine_tune"):  # the architecture comes from the config, the weights from network.safetensors
+        from .strategies.fine_tuning import load_network
+
+        model.network_ = load_network(config, d, doc["fine_tune"])
+        model.history_ = doc["fine_tune"].get("history")
+        model.image_size_ = doc["fine_tune"].get("image_size")
+        return model
     try:
         found = Extractor(config, model.layer_, weights=model.weights, pretrained=model.pretrained,
                           seed=model.random_state or 0, cache=False).identity()["weights"]

@@ -1,0 +1,436 @@
+"""Two-stage fine-tuning on the tiny CNN (and a tiny random BERT for text): what is frozen stays
+bit-identical, BatchNorm statistics do not move, the model learns, a killed run resumes exactly, and the
+estimator contract (clone, GridSearchCV, save/load, ONNX) holds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.conftest import make_images
+from transferkit import TransferClassifier, load_model
+from transferkit.backbones import load_backbone
+from transferkit.exceptions import ConfigError
+from transferkit.strategies import FineTuneConfig, SmallCNNClassifier, fine_tune, lr_find
+from transferkit.strategies.fine_tuning import ClassificationTask, build_setup, prepare_inputs
+from transferkit.training import Callback, Trainer, stratified_split
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: one thread is faster and immune to other jobs on the cores
+    yield
+    torch.set_num_threads(before)
+
+
+FAST = {"epochs": 4, "head_epochs": 4, "lr": 0.03}
+
+
+def _ft(**kw: Any) -> FineTuneConfig:
+    return FineTuneConfig(**{**FAST, **kw})
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+class AtStageEnd(Callback):
+    """Snapshot the model's state at the end of each stage."""
+
+    order = 60  # after EarlyStopping restored the best epoch
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_stage_end(self, trainer: Trainer) -> None:
+        self.states.append(_state(trainer.task.model.features))
+
+
+def test_frozen_parameters_are_bit_identical_after_stage_1_and_outside_the_unfrozen_blocks(tiny_backbone: str) -> None:
+    X, y = make_images(20)
+    base = load_backbone(tiny_backbone)
+    pretrained = _state(base.feature_module())
+    snap = AtStageEnd()
+    result = fine_tune(base, X, y, 3, _ft(unfreeze="top-1"), callbacks=[snap])
+    assert len(snap.states) == 2
+    after_head, after_ft = snap.states
+    for name, value in pretrained.items():
+        assert torch.equal(after_head[name], value), name  # stage 1: the whole base is frozen
+    for name, value in pretrained.items():  # stage 2 trains features.1 (the top block) only
+        if name.startswith("body.0."):
+            assert torch.equal(after_ft[name], value), name
+    assert any(not torch.equal(after_ft[n], v) for n, v in pretrained.items() if n.startswith("body.1.") and "running" not in n)
+    assert result.history["unfrozen_blocks"] == ["features.1"]
+    # the shared, cached backbone was not touched
+    assert all(torch.equal(v, pretrained[k]) for k, v in _state(base.feature_module()).items())
+
+
+def _bn_stats(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()
+            if k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+
+
+def test_batchnorm_statistics_do_not_move_by_default_and_do_with_train_bn(tiny_backbone: str) -> None:
+    X, y = make_images(20)
+    base = load_backbone(tiny_backbone)
+    before = _bn_stats(base.feature_module())
+    assert len(before) == 12  # 4 BatchNorm layers x 3 buffers
+    frozen = fine_tune(base, X, y, 3, _ft(unfreeze="all")).backbone.feature_module()
+    for name, value in _bn_stats(frozen).items():
+        assert torch.equal(value, before[name]), name
+    trained = fine_tune(base, X, y, 3, _ft(unfreeze="all", train_bn=True)).backbone.feature_module()
+    after = _bn_stats(trained)
+    assert all(not torch.equal(after[n], before[n]) for n in before if n.endswith(("running_mean", "num_batches_tracked")))
+
+
+def test_the_model_learns(tiny_backbone: str) -> None:
+    X, y = make_images(20)
+    clf = TransferClassifier(tiny_backbone, strategy="fine-tune", progress=False, **FAST).fit(X, y)
+    epochs = clf.history_["epochs"]
+    assert epochs[-1]["train_loss"] < 0.7 * epochs[0]["train_loss"]
+    Xt, yt = make_images(15, seed=7)
+    assert clf.score(Xt, yt) >= 0.8  # chance is 1/3
+    h = clf.history_
+    assert h["stage_boundary"] == sum(1 for e in epochs if e["stage"] == 1)
+    assert [s["name"] for s in h["stages"]] == ["head", "fine-tune"] and h["n_val"] == 6
+
+
+def test_kill_during_stage_2_then_resume_gives_the_same_weights(tiny_backbone: str, tmp_path: Path) -> None:
+    class Killed(Exception):
+        pass
+
+    class KillAt(Callback):
+        def on_batch_end(self, trainer: Trainer, output: Any) -> None:
+            if trainer.epoch == 5 and trainer.step_in_stage == 3:  # mid-epoch 6 (stage 2), after a checkpoint
+                raise Killed
+
+    X, y = make_images(20)
+    base = load_backbone(tiny_backbone)
+    cfg = _ft(unfreeze="all", gradual=True, l2sp=0.1, augment="strong")
+    reference = fine_tune(base, X, y, 3, cfg)
+    with pytest.raises(Killed):
+        fine_tune(base, X, y, 3, cfg, checkpoint_dir=tmp_path / "ckpt", callbacks=[KillAt()])
+    assert (tmp_path / "ckpt" / "state.json").is_file()
+    resumed = fine_tune(base, X, y, 3, cfg, checkpoint_dir=tmp_path / "ckpt", resume=True)
+    assert resumed.resumed_epoch == 5
+    ref_state, res_state = reference.backbone.model.state_dict(), resumed.backbone.model.state_dict()
+    for name, value in ref_state.items():
+        assert torch.equal(value, res_state[name]), name
+    assert all(np.array_equal(a, b) for a, b in zip(reference.head.weights, resumed.head.weights, strict=True))
+    assert [e["train_loss"] for e in reference.history["epochs"]] == [e["train_loss"] for e in resumed.history["epochs"]]
+    assert not (tmp_path / "ckpt").exists()  # removed after success
+
+
+def test_l2sp_is_zero_at_the_start_and_pulls_toward_the_pretrained_weights(tiny_backbone: str) -> None:
+    X, y = make_images(10)
+    base = load_backbone(tiny_backbone)
+    s = build_setup(base, X, y, 3, _ft(l2sp=1.0), layer=None)
+    task: ClassificationTask = s["task"]
+    assert float(task.l2sp_penalty().detach()) == 0.0
+    w = s["net"].features.body[1][0].weight
+    with torch.no_grad():
+        w.add_(0.1)
+    penalty = task.l2sp_penalty()
+    penalty.backward()
+    assert float(penalty.detach()) == pytest.approx(0.5 * 1.0 * 0.01 * w.numel(), rel=1e-4)
+    assert torch.allclose(w.grad, torch.full_like(w, 0.1), atol=1e-6)  # gradient points back to w0
+
+    pretrained = _state(base.feature_module())
+
+    def distance(result: Any) -> float:
+        tuned = _state(result.backbone.feature_module())
+        return sum(float((tuned[k].float() - v.float()).pow(2).sum()) for k, v in pretrained.items() if "weight" in k)
+
+    free = distance(fine_tune(base, X, y, 3, _ft(l2sp=0.0, lr=0.1)))
+    held = distance(fine_tune(base, X, y, 3, _ft(l2sp=100.0, lr=0.1)))
+    assert held < 0.5 * free
+
+
+def test_augmentation_never_touches_validation_or_test_items(tiny_backbone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import transferkit.strategies.fine_tuning as ft
+
+    seen: set[str] = set()
+
+    def spy_make_augment(level: str, size: int) -> Any:
+        def spy(pixels: torch.Tensor) -> torch.Tensor:
+            seen.add(hashlib.sha256(pixels.numpy().tobytes()).hexdigest())
+            return pixels.flip(1)
+
+        return spy
+
+    monkeypatch.setattr(ft, "make_augment", spy_make_augment)
+    X, y = make_images(20)
+    clf = TransferClassifier(tiny_backbone, strategy="fine-tune", progress=False, **FAST).fit(X, y)
+    pixels, _ = prepare_inputs(clf.network_, X)
+    digests = [hashlib.sha256(p.numpy().tobytes()).hexdigest() for p in pixels]
+    train_idx, val_idx = stratified_split(y, 0.1, seed=0)
+    assert seen == {digests[i] for i in train_idx}
+    assert not seen & {digests[i] for i in val_idx}
+    n = len(seen)
+    Xt, _ = make_images(5, seed=9)
+    clf.predict(Xt)
+    assert len(seen) == n
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"unfreeze": "top-3"}, r"TransferClassifier: unfreeze='top-3' is not allowed; tiny-cnn has 2 blocks: use top-1 … "
+                            r"top-2, all or none"),
+    ({"unfreeze": "top"}, r"unfreeze='top' is not allowed.*expected 'top-N' \(N >= 1\), 'all' or 'none'"),
+    ({"augment": "medium"}, r"augment='medium' is not allowed.*expected one of 'none', 'light', 'strong'"),
+    ({"lr": -1.0}, r"lr=-1.0 is not allowed; expected a number > 0.0"),
+    ({"epochs": 2.5}, r"epochs=2.5 is not allowed; expected an integer >= 0"),
+    ({"fine_tune_params": {"dropot": 0.3}}, r"fine-tuning has no parameter 'dropot' \(did you mean 'dropout'\?\)"),
+    ({"fine_tune_params": {"dropout": 1.0}}, r"dropout=1.0 is not allowed; expected a number >= 0.0 and < 1.0"),
+    ({"head": "svm"}, r"strategy='fine-tune' trains its own softmax head; head='svm'"),
+    ({"resume": True}, r"resume=True needs checkpoint_dir"),
+    ({"strategy": "finetune"}, r"strategy='finetune' is not allowed \(did you mean 'fine-tune'\?\)"),
+])
+def test_configuration_errors_are_one_line_and_name_the_fix(tiny_backbone: str, params: dict, message: str) -> None:
+    X, y = make_images(5)
+    with pytest.raises(ConfigError, match=message) as info:
+        TransferClassifier(tiny_backbone, **{"strategy": "fine-tune", "progress": False, **params}).fit(X, y)
+    assert "\n" not in str(info.value)
+
+
+def test_word_vectors_cannot_be_fine_tuned() -> None:
+    with pytest.raises(ConfigError, match="backbone 'glove-6b-50d' has no trainable blocks to fine-tune; use "
+                                          "strategy='feature-extraction'"):
+        TransferClassifier("glove-6b-50d", strategy="fine-tune").fit(["a b", "c d", "e f", "g h"], [0, 1, 0, 1])
+
+
+def test_save_load_identical_predictions_and_onnx(tiny_backbone: str, tmp_path: Path) -> None:
+    from transferkit.export import export_onnx
+    from transferkit.extraction import Extractor
+
+    X, y = make_images(20)
+    Xt, _ = make_images(6, seed=3)
+    clf = TransferClassifier(tiny_backbone, strategy="fine-tune", progress=False, cache=False, **FAST).fit(X, y)
+    clf.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["head.safetensors", "model.json", "network.safetensors"]
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert doc["params"]["strategy"] == "fine-tune" and doc["fine_tune"]["history"]["epochs"]
+    loaded = load_model(tmp_path / "m")
+    assert np.array_equal(loaded.predict_proba(Xt), clf.predict_proba(Xt))
+    saved = ("strategy", "epochs", "head_epochs", "lr", "unfreeze", "augment", "fine_tune_params", "random_state")
+    assert {k: loaded.get_params()[k] for k in saved} == {k: clf.get_params()[k] for k in saved}
+    # fine-tuned features: onnxruntime equals PyTorch to 1e-4
+    onnx = Extractor(clf.network_, clf.layer_, engine="onnx", cache=False, show_progress=False).extract(Xt)
+    eager = Extractor(clf.network_, clf.layer_, engine="torch", cache=False, show_progress=False).extract(Xt)
+    assert np.max(np.abs(onnx - eager)) <= 1e-4
+    info = export_onnx(loaded, tmp_path / "m.onnx")
+    assert info["max_abs_diff"] <= 1e-4
+    # a corrupt network file is refused
+    (tmp_path / "m" / "network.safetensors").write_bytes(b"garbage")
+    with pytest.raises(Exception, match="network.safetensors"):
+        load_model(tmp_path / "m")
+
+
+def test_clone_and_grid_search(tiny_backbone: str) -> None:
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    est = TransferClassifier(tiny_backbone, strategy="fine-tune", epochs=2, head_epochs=3, progress=False,
+                             fine_tune_params={"patience": 2})
+    assert clone(est).get_params() == est.get_params()
+    X, y = make_images(12)
+    search = GridSearchCV(est, {"lr": [0.01, 0.03], "unfreeze": ["top-1"]}, cv=2).fit(X, y)
+    assert search.best_params_["lr"] in (0.01, 0.03) and hasattr(search.best_estimator_, "network_")
+
+
+def test_discriminative_learning_rates_and_gradual_unfreezing(tiny_backbone: str) -> None:
+    X, y = make_images(10)
+    s = build_setup(load_backbone(tiny_backbone), X, y, 3, _ft(layer_decay=0.5), layer=None)
+    scales = {g["name"]: g["lr_scale"] for g in s["task"].param_groups()}
+    assert scales["head"] == 1.0 and scales["features.1"] == 1.0 and scales["features.0"] == 0.5
+    counts = []
+
+    class Count(Callback):
+        order = 60
+
+        def on_epoch_start(self, trainer: Trainer) -> None:
+            counts.append(sum(p.requires_grad for p in trainer.task.model.features.parameters()))
+
+    fine_tune(load_backbone(tiny_backbone), X, y, 3, _ft(gradual=True, head_epochs=1, epochs=3, validation_fraction=0.0),
+              callbacks=[Count()])
+    assert counts[0] == 0 and counts[1] < counts[2] == counts[3]
+
+
+def test_lr_find_suggests_a_finite_rate(tiny_backbone: str, tmp_path: Path) -> None:
+    X, y = make_images(20)
+    result = lr_find(load_backbone(tiny_backbone), X, y, 3, num_it=40)
+    assert np.isfinite(result.suggestion) and 1e-7 < result.suggestion < 10
+    assert result.plot(tmp_path / "lr.png").stat().st_size > 1000
+
+
+def test_from_scratch_cnn_baseline_learns() -> None:
+    X, y = make_images(20)
+    clf = SmallCNNClassifier(widths=(8, 16), epochs=12, random_state=0).fit(X, y)
+    Xt, yt = make_images(10, seed=4)
+    assert clf.score(Xt, yt) >= 0.8
+    assert "trained from random init on 32×32" in clf.description_
+    assert clf.history_["stages"][0]["name"] == "scratch"
+
+
+# -- text: a tiny random BERT with a word-level vocabulary -------------------------------------------
+
+POS = "good great fine nice lovely superb".split()
+NEG = "bad awful poor dull boring weak".split()
+
+
+@pytest.fixture(scope="session")
+def tiny_text_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from transferkit._utils import sha256_file
+    from transferkit.backbones import BACKBONES, BackboneConfig, WeightsSource, register_backbone
+
+    name = "tiny-bert"
+    if name not in BACKBONES:
+        d = tmp_path_factory.mktemp("tiny-bert")
+        words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POS, *NEG, "the", "movie", "was", "is", "a", "film"]
+        vocab = {w: i for i, w in enumerate(words)}
+        try:
+            tokenizer = BertTokenizer(vocab=vocab)
+        except TypeError:  # transformers 4: a vocabulary file
+            (d / "vocab.txt").write_text("\n".join(words) + "\n")
+            tokenizer = BertTokenizer(vocab_file=str(d / "vocab.txt"))
+        tokenizer.save_pretrained(str(d))
+        config = BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=32, max_position_embeddings=64)
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(str(d))
+        layers = {"embeddings": 16, "encoder.layer.0": 16, "encoder.layer.1": 16}
+        register_backbone(BackboneConfig(
+            name=name, family="transformers", architecture="bert", modality="text", description="tiny test BERT",
+            weights=WeightsSource(sha256=sha256_file(d / "model.safetensors"), local_path=str(d), is_directory=True,
+                                  main_file="model.safetensors", license="MIT"),
+            layers=layers, blocks=tuple(layers), max_length=32, license="MIT"))
+    return name
+
+
+def _texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        words = POS if i % 2 == 0 else NEG
+        texts.append(f"the {rng.choice(['movie', 'film'])} was {rng.choice(words)} and {rng.choice(words)}")
+        labels.append("fresh" if i % 2 == 0 else "rotten")
+    return texts, np.asarray(labels)
+
+
+def test_text_fine_tuning_learns_and_round_trips(tiny_text_backbone: str, tmp_path: Path) -> None:
+    X, y = _texts(40, seed=0)
+    clf = TransferClassifier(tiny_text_backbone, strategy="fine-tune", progress=False, epochs=6, head_epochs=10,
+                             lr=0.03).fit(X, y)
+    Xt, yt = _texts(20, seed=1)
+    assert clf.score(Xt, yt) >= 0.9
+    assert [s["name"] for s in clf.history_["stages"]] == ["head", "fine-tune"]
+    assert clf.history_["unfrozen_blocks"] == ["embeddings", "encoder.layer.0", "encoder.layer.1"]
+    clf.save(tmp_path / "t")
+    assert np.array_equal(load_model(tmp_path / "t").predict_proba(Xt), clf.predict_proba(Xt))
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def _cli(*args: Any) -> tuple[int, str, str]:
+    from transferkit.cli import app
+
+    result = runner.invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_fit_fine_tune_writes_history_comparison_and_learning_curves(tiny_backbone: str, image_folder: Path,
+                                                                         tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    code, _, err = _cli("fit", image_folder, "--backbone", tiny_backbone, "--strategy", "fine-tune", "--out", out,
+                        "--epochs", "3", "--head-epochs", "4", "--lr", "0.03", "--unfreeze", "top-1",
+                        "--fine-tune-param", "dropout=0.1", "--no-progress")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["head.safetensors", "model.json", "network.safetensors",
+                                                     "report.html", "results.json"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"]["strategy"] == "fine-tune"
+    assert results["baseline"]["name"] == "from-scratch small CNN"
+    h = results["history"]
+    assert h["stage_boundary"] == 4 and {e["stage"] for e in h["epochs"]} == {1, 2}
+    assert {"train_loss", "train_acc", "lr", "time_s"} <= set(h["epochs"][0])  # 8 items per class: no validation split
+    strategies = [(r["strategy"], r["backbone"]) for r in results["comparison"]]
+    assert strategies == [("fine-tune", tiny_backbone), ("from scratch", "from-scratch small CNN"),
+                          ("feature-extraction", tiny_backbone), ("from scratch", "raw-pixel logistic regression")]
+    html = (out / "report.html").read_text()
+    assert "Learning curves" in html and "Strategies compared" in html
+    code, stdout, _ = _cli("predict", out, image_folder, "--no-progress")
+    assert code == 0 and stdout.count("\n") == 31
+
+
+def test_cli_resume_and_errors(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    code, _, err = _cli("fit", image_folder, "--backbone", tiny_backbone, "--strategy", "fine-tune", "--unfreeze",
+                        "top-9", "--out", tmp_path / "m", "--no-progress")
+    assert code == 2 and err.strip().count("\n") == 0 and "tiny-cnn has 2 blocks" in err
+    code, _, err = _cli("fit", image_folder, "--backbone", tiny_backbone, "--unfreeze", "some", "--out", tmp_path / "m")
+    assert code == 2 and "'some' is not one of top-N (e.g. top-2), all, none" in err
+    code, _, err = _cli("fit", image_folder, "--backbone", tiny_backbone, "--epochs", "3", "--out", tmp_path / "m")
+    assert code == 2 and "error: --epochs only apply to --strategy fine-tune" in err
+    code, _, err = _cli("fit", image_folder, "--backbone", tiny_backbone, "--strategy", "fine-tune", "--epochs", "1",
+                        "--head-epochs", "1", "--resume", "--no-compare", "--no-report", "--out", tmp_path / "r",
+                        "--no-progress")
+    assert code == 0, err  # nothing to resume: a warning, then a fresh run
+
+
+def test_cli_help_lists_the_fine_tuning_options() -> None:
+    code, out, _ = _cli("fit", "--help")
+    assert code == 0 and all(o in out for o in ("--strategy", "--unfreeze", "--augment", "--resume", "--epochs",
+                                                "--head-epochs", "--fine-tune-param"))
+    code, out, _ = _cli("lr-find", "--help")
+    assert code == 0 and "Usage" in out and "--num-it" in out
+
+
+def test_cli_lr_find(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    code, stdout, err = _cli("lr-find", image_folder, "--backbone", tiny_backbone, "--plot", tmp_path / "lr.png",
+                             "--num-it", "30", "--no-progress")
+    assert code == 0, err
+    assert stdout.startswith("suggested learning rate: ") and (tmp_path / "lr.png").stat().st_size > 1000
+    code, stdout, _ = _cli("lr-find", image_folder, "--backbone", tiny_backbone, "--plot", tmp_path / "lr2.png",
+                           "--num-it", "30", "--json", "--no-progress")
+    data = json.loads(stdout)
+    assert np.isfinite(data["suggestion"]) and len(data["lrs"]) == len(data["losses"])
+    code, _, err = _cli("lr-find", image_folder, "--backbone", "minilm-l6")
+    assert code == 2 and "takes text input but the data is image" in err
+
+
+# -- real weights ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_fine_tuning_on_fashion_mnist_loss_falls() -> None:
+    from transferkit.data import load_fashion_mnist_sample
+
+    ds = load_fashion_mnist_sample()
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(ds.y == c), 10, replace=False) for c in range(10)])
+    X, y = ds.X[idx], ds.y[idx]
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    result = fine_tune(load_backbone("mobilenet_v2", image_size=64), X, y, 10,
+                       FineTuneConfig(head_epochs=3, epochs=3, validation_fraction=0.0, batch_size=20), progress=False)
+    epochs = result.history["epochs"]
+    assert [e["stage"] for e in epochs] == [1, 1, 1, 2, 2, 2]
+    # each stage learns: its training loss falls; stage 2 starts from a fresh optimiser and warm-up, and
+    # on augmented images, so its first epoch is not compared with the end of stage 1
+    for stage in (1, 2):
+        losses = [e["train_loss"] for e in epochs if e["stage"] == stage]
+        assert losses[-1] < 0.8 * losses[0], (stage, losses)
+    assert epochs[-1]["train_acc"] > 0.5  # chance is 0.1

@@ -1,0 +1,108 @@
+"""Training options shared by `fit --strategy fine-tune`, and the `lr-find` command."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._common import fail, print_json, say, user_errors
+
+
+class Strategy(str, Enum):
+    feature_extraction = "feature-extraction"
+    fine_tune = "fine-tune"
+
+
+class Augment(str, Enum):
+    light = "light"
+    strong = "strong"
+    none = "none"
+
+
+def check_unfreeze(value: str) -> str:
+    """typer callback: ``top-N``, ``all`` or ``none``."""
+    if value in ("all", "none") or (value.startswith("top-") and value[4:].isdigit() and int(value[4:]) >= 1):
+        return value
+    raise typer.BadParameter(f"{value!r} is not one of top-N (e.g. top-2), all, none")
+
+
+def parse_fine_tune_params(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``["dropout=0.3", "gradual=true"]`` → ``{"dropout": 0.3, "gradual": True}``."""
+    if not pairs:
+        return None
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise fail(f"--fine-tune-param {pair!r} must look like NAME=VALUE, e.g. dropout=0.3")
+        name, value = pair.split("=", 1)
+        try:
+            out[name.strip()] = json.loads(value)
+        except ValueError:
+            out[name.strip()] = value
+    return out
+
+
+def fine_tune_options(epochs: int | None, head_epochs: int | None, lr: float | None, unfreeze: str,
+                      augment: Augment, batch_size: int | None, params: list[str] | None) -> dict[str, Any]:
+    """The TransferClassifier parameters of the fine-tuning CLI options."""
+    return {"epochs": epochs, "head_epochs": head_epochs, "lr": lr, "unfreeze": unfreeze, "augment": augment.value,
+            "batch_size": batch_size, "fine_tune_params": parse_fine_tune_params(params)}
+
+
+@user_errors
+def lr_find(
+    data: Annotated[str, typer.Argument(help="Folder of class subfolders, a CSV file, or a built-in dataset name.")],
+    backbone: Annotated[str, typer.Option(help="Backbone name (see `transferkit backbones`).")] = "mobilenet_v2",
+    layer: Annotated[str, typer.Option(help="Feature layer the head sits on: 'last' or a layer name.")] = "last",
+    plot: Annotated[Path, typer.Option(help="PNG file for the loss-vs-learning-rate plot.")] = Path("lr_find.png"),
+    start_lr: Annotated[float, typer.Option(help="Smallest learning rate of the ramp.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option(help="Largest learning rate of the ramp.")] = 10.0,
+    num_it: Annotated[int, typer.Option(help="Training steps of the ramp (it stops earlier when the loss diverges).")] = 100,
+    image_size: Annotated[int | None, typer.Option(help="Square input size (default: as fine-tuning, at most 112 px).")] = None,
+    augment: Annotated[Augment, typer.Option(help="Training augmentation, as in fine-tuning.")] = Augment.light,
+    batch_size: Annotated[int | None, typer.Option(help="Items per step (default: 32 images, 16 texts).")] = None,
+    weights: Annotated[str | None, typer.Option(help="Local weights file or directory to use instead of the registered ones.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    text_column: Annotated[str | None, typer.Option("--text-column", help="CSV column holding the texts.")] = None,
+    path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
+    label_column: Annotated[str, typer.Option("--label-column", help="CSV column holding the labels.")] = "label",
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the rates and losses as JSON.")] = False,
+) -> None:
+    """Learning-rate range test for fine-tuning: train the new head on the frozen base with an exponentially
+    growing learning rate, plot the loss against it, and suggest a value for `fit --strategy fine-tune --lr`."""
+    import numpy as np
+
+    from ..backbones import get_config, load_backbone
+    from ..data.datasets import check_labels, load_dataset
+    from ..exceptions import DataError
+    from ..strategies.fine_tuning import fine_tune_config, fine_tune_image_size
+    from ..strategies.fine_tuning import lr_find as run_lr_find
+
+    dataset = load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column)
+    config = get_config(backbone)
+    if config.modality != dataset.modality:
+        raise DataError(f"backbone {config.name!r} takes {config.modality} input but the data is {dataset.modality}; "
+                        f"pick a {dataset.modality} backbone (see `transferkit backbones`)")
+    if image_size is not None and config.modality != "image":
+        raise fail(f"--image-size applies to image backbones; {config.name} takes text")
+    classes, y_index = np.unique(check_labels(dataset.y), return_inverse=True)
+    ft = fine_tune_config("lr-find", config, augment=augment.value, batch_size=batch_size, seed=seed)
+    base = load_backbone(config.name, weights=weights, image_size=fine_tune_image_size(config, image_size), seed=seed)
+    say(f"LR range test: {config.name}, head on the frozen base, {len(y_index)} items, {start_lr:g} → {end_lr:g} "
+        f"over at most {num_it} steps")
+    result = run_lr_find(base, dataset.X, y_index, len(classes), ft, layer=layer, start_lr=start_lr, end_lr=end_lr,
+                         num_it=num_it, progress=progress)
+    result.plot(plot, title=f"LR range test — {config.name}, {dataset.name or data}")
+    if json_output:
+        print_json({**result.to_dict(), "plot": str(plot)})
+        return
+    steep = f"{result.steepest:.2g}" if result.steepest is not None else "n/a"
+    typer.echo(f"suggested learning rate: {result.suggestion:.2g} (steepest descent {steep}, valley {result.valley:.2g}; "
+               f"loss lowest at {result.lr_at_minimum:.2g}{', diverged after' if result.diverged else ''})")
+    typer.echo(f"plot: {plot}")
+    typer.echo(f"use it with: transferkit fit {data} --backbone {config.name} --strategy fine-tune --lr {result.suggestion:.2g}")

@@ -1,0 +1,54 @@
+"""Training-time image augmentation from ``torchvision.transforms.v2``, on uint8 tensors, on the fly.
+
+:func:`make_augment` returns a per-item function for the training batches only (validation, test and
+prediction never see it). It takes and returns a uint8 ``(H, W, 3)`` tensor — the layout the image feature
+modules read — so the output size always equals the input size.
+
+Levels:
+
+- ``"none"``: identity (returns ``None``: no transform at all);
+- ``"light"`` (default): random resized crop (80–100 % of the area, aspect 3:4–4:3) and horizontal flip;
+- ``"strong"``: random resized crop (50–100 %), horizontal flip, rotation up to 15°, colour jitter
+  (brightness, contrast, saturation 0.3; hue 0.05).
+
+Flips and crops suit most photos and objects; for data where left/right or position carries the label
+(digits, text in images), choose ``"none"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..exceptions import ConfigError
+
+AUGMENT_LEVELS = ("none", "light", "strong")
+
+
+def make_augment(level: str, size: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The augmentation of ``level`` for square ``size``×``size`` images (``None`` for ``"none"``)."""
+    from torchvision.transforms import v2
+
+    if level not in AUGMENT_LEVELS:
+        from .._registry import did_you_mean
+
+        raise ConfigError(f"augment={level!r} is not allowed{did_you_mean(str(level), list(AUGMENT_LEVELS))}; "
+                          f"expected one of {', '.join(AUGMENT_LEVELS)}")
+    if level == "none":
+        return None
+    if level == "light":
+        ops = [v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
+               v2.RandomHorizontalFlip()]
+    else:
+        ops = [v2.RandomResizedCrop(size, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
+               v2.RandomHorizontalFlip(),
+               v2.RandomRotation(15),
+               v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05)]
+    pipeline = v2.Compose(ops)
+
+    def augment(pixels: torch.Tensor) -> torch.Tensor:
+        return pipeline(pixels.permute(2, 0, 1)).permute(1, 2, 0).contiguous()
+
+    augment.level = level  # type: ignore[attr-defined]
+    return augment

@@ -38,6 +38,7 @@ from transferkit.selection import (
     linear_probe_accuracy,
     logme_score,
     nce_score,
+    ridge_loo_accuracy,
     score_info,
 )
 from transferkit.selection.linear_probe import canonical_order
@@ -282,6 +283,32 @@ def test_hscores_are_invariant_to_affine_rescaling(score, case):
         assert score(scale * X + shift, y) == pytest.approx(base, rel=1e-9)
 
 
+@pytest.mark.parametrize("case", [TALL_MULTI, WIDE_MULTI, WIDE_BINARY], ids=["tall", "wide", "wide-binary"])
+def test_ridge_loo_equals_scikit_learn_ridge_classifier_cv(case):
+    """The closed form is RidgeClassifierCV's efficient leave-one-out (scoring="accuracy") on standardised
+    features, maximised over the same penalties."""
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.preprocessing import StandardScaler
+
+    from transferkit.selection.ridge import RELATIVE_ALPHAS
+
+    X, y = make_features(*case, signal=0.5)
+    Z = StandardScaler().fit_transform(X)
+    expected = max(RidgeClassifierCV(alphas=[lam * len(y)], scoring="accuracy").fit(Z, y).best_score_
+                   for lam in RELATIVE_ALPHAS)
+    assert ridge_loo_accuracy(X, y) == pytest.approx(expected, abs=1e-12)
+
+
+def test_ridge_loo_is_invariant_to_rescaling_each_feature():
+    X, y = make_features(*TALL_MULTI, signal=0.5)
+    scales = np.random.RandomState(5).uniform(1e-3, 1e3, X.shape[1])
+    assert ridge_loo_accuracy(X * scales - 7.0, y) == ridge_loo_accuracy(X, y)
+    constant = np.hstack([X, np.full((len(y), 1), 3.0)])  # a constant feature is dropped
+    assert ridge_loo_accuracy(constant, y) == ridge_loo_accuracy(X, y)
+    with pytest.raises(DataError, match="every feature is constant"):
+        ridge_loo_accuracy(np.ones((10, 3)), np.arange(10) % 2)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Sanity: inputs that carry the labels beat inputs that do not
 
@@ -299,7 +326,7 @@ def test_informative_inputs_score_higher_than_noise(name):
     assert good > bad
 
 
-@pytest.mark.parametrize("name", ["logme", "hscore", "linear_probe"])
+@pytest.mark.parametrize("name", ["logme", "hscore", "ridge_loo", "linear_probe"])
 def test_informative_wide_features_score_higher_than_noise(name):
     """N < D, where the raw H-score cannot tell them apart."""
     X, y = make_features(22, 40, 100, 4, signal=1.5)
@@ -312,11 +339,11 @@ def test_informative_wide_features_score_higher_than_noise(name):
 
 
 def test_registry_records():
-    assert SCORES == ("logme", "leep", "nce", "hscore", "hscore_raw", "linear_probe")
+    assert SCORES == ("logme", "leep", "nce", "hscore", "hscore_raw", "ridge_loo", "linear_probe")
     assert [n for n in SCORES if score_info(n).needs_source_probs] == ["leep", "nce"]
     assert all(score_info(n).higher_is_better for n in SCORES)
     assert score_info("hscore").function is h_score and score_info("hscore_raw").function is h_score_raw
-    assert score_info("linear_probe").cost == "costly"
+    assert score_info("linear_probe").cost == "costly" and score_info("ridge_loo").cost == "cheap"
     assert set(SCORE_REGISTRY) == set(SCORES)
 
 

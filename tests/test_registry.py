@@ -22,7 +22,8 @@ def test_required_backbones_are_registered_with_full_configs() -> None:
         assert config.feature_dim == list(config.layers.values())[-1]
         if modality == "image":
             assert config.input_size and config.mean and config.std
-    assert [c.name for c in list_backbones("text")] == ["minilm-l6", "glove-6b-50d"]
+    # backbones the tests register from local files (no package) are not part of the shipped registry
+    assert [c.name for c in list_backbones("text") if c.weights.package] == ["minilm-l6", "glove-6b-50d"]
 
 
 def test_unknown_backbone_suggests_the_closest_name() -> None:

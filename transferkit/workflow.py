@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from ._utils import atomic_write_json
 from .data.datasets import Dataset, check_labels
 from .estimators import TransferClassifier
 from .evaluation.baselines import make_baseline
 from .evaluation.metrics import classification_metrics
 from .evaluation.verdict import transfer_verdict
-from .exceptions import DataError
+from .exceptions import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +91,24 @@ def run_fit(
     progress: bool = True,
     report: bool = True,
     say: Callable[[str], None] | None = None,
+    rank_backbones: str | list[str] | None = None,
+    strategy: str = "feature-extraction",
+    fine_tune: dict[str, Any] | None = None,
+    resume: bool = False,
+    compare: bool = True,
 ) -> dict[str, Any]:
     """Train a transfer model and the baseline on one split, evaluate both, write everything to ``out``.
+
+    ``strategy="fine-tune"`` fine-tunes the backbone (``fine_tune``: further :class:`TransferClassifier`
+    parameters such as ``epochs``, ``unfreeze``, ``augment``, ``lr``, ``fine_tune_params``); its training
+    state is checkpointed in ``out/checkpoint`` after every epoch and ``resume=True`` continues from there.
+    For images its baseline is a small CNN trained from scratch through the same loop; the results gain
+    ``history`` (learning curves) and, with ``compare``, feature extraction with the same backbone joins the
+    ``comparison`` table of every model trained on the split.
+
+    ``backbone="auto"`` first ranks the backbones of the data's modality (``rank_backbones``: a subset;
+    ``layer``: the layer set to rank, ``last``/``stages``/``all``) on the training split only and uses the
+    recommended backbone and layer; the ranking is stored in the results under ``ranking``.
 
     Returns the results dictionary (also written to ``out/results.json``).
     """
@@ -113,9 +128,26 @@ def run_fit(
     if train.modality != test.modality:
         raise DataError(f"training data is {train.modality} but test data is {test.modality}")
 
+    ranking = None
+    if rank_backbones is not None and backbone != "auto":
+        raise ConfigError(f"candidates to rank were given but --backbone is {backbone!r}; use --backbone auto with them")
+    if backbone == "auto":
+        from .selection.ranking import rank_for_fit
+
+        if weights is not None:
+            raise ConfigError("--weights belongs to one backbone; name it with --backbone instead of auto")
+        ranking = rank_for_fit(train.X, train.y, modality=train.modality, layer=layer, backbones=rank_backbones,
+                               image_size=image_size, engine=engine, seed=seed, progress=progress,
+                               dataset_name=dataset.name, say=say)
+        backbone, layer = ranking.recommendation["backbone"], ranking.recommendation["layer"]
+        say(f"ranking recommends {backbone} at {layer} ({ranking.recommendation['strategy']}): "
+            f"{ranking.recommendation['why']}")
+
+    fine_tuning = strategy == "fine-tune"
     clf = TransferClassifier(
         backbone=backbone, layer=layer, head=head, head_params=head_params, image_size=image_size,
-        weights=weights, engine=engine, random_state=seed, progress=progress,
+        weights=weights, engine=engine, random_state=seed, progress=progress, strategy=strategy,
+        **({**(fine_tune or {}), "checkpoint_dir": str(out / "checkpoint"), "resume": resume} if fine_tuning else {}),
     )
     from .backbones import get_config
 
@@ -125,25 +157,56 @@ def run_fit(
             f"backbone {config.name!r} takes {config.modality} input but the data is {train.modality}; "
             f"pick a {train.modality} backbone (see `transferkit backbones`)"
         )
-    say(f"training {config.name} ({clf.layer or 'last'} layer) + {head} head on {len(train)} items, "
-        f"testing on {len(test)}")
+    if fine_tuning:
+        clf._validate()  # a bad option fails here, before anything is trained
+        say(f"fine-tuning {config.name} on {len(train)} items (unfreeze {clf.unfreeze}, augment {clf.augment}), "
+            f"testing on {len(test)}")
+    else:
+        say(f"training {config.name} ({clf.layer or 'last'} layer) + {head} head on {len(train)} items, "
+            f"testing on {len(test)}")
+    t0 = time.perf_counter()
     clf.fit(train.X, train.y)
+    fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     test_features = clf.features(test.X)
     pred = clf.predict_from_features(test_features)
     predict_s = time.perf_counter() - t0
 
-    say(f"training the from-scratch baseline ({'raw pixels' if train.modality == 'image' else 'TF-IDF'})")
-    t0 = time.perf_counter()
-    baseline = make_baseline(train.modality, random_state=seed).fit(train.X, train.y)
-    base_pred = baseline.predict(test.X)
-    baseline_s = time.perf_counter() - t0
+    others: list[tuple[str, str, Any, float]] = []  # (strategy, model, predictions, seconds) for the comparison
+    if fine_tuning and train.modality == "image":
+        from .strategies.from_scratch import SmallCNNClassifier
+
+        say("training the from-scratch baseline (small CNN, same loop and augmentation)")
+        t0 = time.perf_counter()
+        baseline: Any = SmallCNNClassifier(augment=clf.augment, random_state=seed, progress=progress)
+        base_pred = baseline.fit(train.X, train.y).predict(test.X)
+        baseline_s = time.perf_counter() - t0
+        if compare:
+            t0 = time.perf_counter()
+            raw = make_baseline("image", random_state=seed).fit(train.X, train.y)
+            others.append(("from scratch", raw.name, raw.predict(test.X), time.perf_counter() - t0))
+    else:
+        say(f"training the from-scratch baseline ({'raw pixels' if train.modality == 'image' else 'TF-IDF'})")
+        t0 = time.perf_counter()
+        baseline = make_baseline(train.modality, random_state=seed).fit(train.X, train.y)
+        base_pred = baseline.predict(test.X)
+        baseline_s = time.perf_counter() - t0
+    if fine_tuning and compare:
+        say(f"training feature extraction with {config.name} for the comparison")
+        t0 = time.perf_counter()
+        fe = TransferClassifier(backbone=backbone, layer=layer, weights=weights, engine=engine, random_state=seed,
+                                progress=progress).fit(train.X, train.y)
+        others.insert(0, ("feature-extraction", config.name, fe.predict(test.X), time.perf_counter() - t0))
 
     labels = clf.classes_
     names = dataset.display_labels(labels)
     metrics = classification_metrics(test.y, pred, labels=labels, names=names)
     base_metrics = classification_metrics(test.y, base_pred, labels=labels, names=names)
     verdict = transfer_verdict(test.y, pred, base_pred, baseline_name=baseline.name, modality=train.modality, seed=seed)
+    if ranking is not None:  # concrete alternatives from the ranking come first
+        from .selection.ranking import ranking_next_steps
+
+        verdict["next_steps"] = ranking_next_steps(ranking, verdict["verdict"]) + verdict["next_steps"]
 
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(test_features), size=min(len(test_features), MAX_PROJECTION_POINTS), replace=False))
@@ -168,10 +231,11 @@ def run_fit(
         "model": {
             "backbone": clf.backbone_,
             "layer": clf.layer_,
-            "head": head,
+            "head": "dropout + linear" if fine_tuning else head,
             "head_params": clf.head_.params,
-            "strategy": "feature-extraction",
-            "image_size": (image_size or config.input_size) if config.modality == "image" else None,
+            "strategy": strategy,
+            "image_size": (getattr(clf, "image_size_", None) or image_size or config.input_size)
+            if config.modality == "image" else None,
             "engine": clf.engine_,
             "weights_id": clf.weights_id_,
             "n_features": clf.n_features_,
@@ -180,8 +244,7 @@ def run_fit(
         "baseline": {"name": baseline.name, "description": baseline.description_, "metrics": base_metrics},
         "verdict": verdict,
         "timings": {
-            "extract_s": clf.fit_timings_["extract_s"],
-            "head_s": clf.fit_timings_["head_s"],
+            **clf.fit_timings_,
             "predict_s": predict_s,
             "baseline_s": baseline_s,
             "total_s": time.perf_counter() - t_start,
@@ -193,10 +256,45 @@ def run_fit(
             "labels": [names_by_label.get(str(v), str(v)) for v in y_test[keep]],
         },
     }
-    clf.save(out)
-    atomic_write_json(out / "results.json", results)
-    if report:
-        from .evaluation.report import render_report
-
-        render_report(results, out / "report.html")
+    if ranking is not None:
+        results["ranking"] = ranking.to_dict()
+    if fine_tuning:
+        results["model"]["fine_tune"] = {k: clf.get_params()[k] for k in
+                                         ("epochs", "head_epochs", "lr", "unfreeze", "augment", "fine_tune_params")}
+        results["history"] = clf.history_
+    rows = [(strategy, config.name, pred, fit_s), ("from scratch", baseline.name, base_pred, baseline_s), *others]
+    results["comparison"] = [_comparison_row(s, m, test.y, p, t, labels, names) for s, m, p, t in rows]
+    write_outputs(out, clf, results, report=report)
     return results
+
+
+def _comparison_row(strategy: str, model: str, y_true: Any, pred: Any, seconds: float, labels: Any,
+                    names: list[str]) -> dict[str, Any]:
+    m = classification_metrics(y_true, pred, labels=labels, names=names)
+    return {"strategy": strategy, "backbone": model, "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
+            "time_s": round(float(seconds), 2)}
+
+
+def write_outputs(out: Path, model: Any, results: dict[str, Any], *, report: bool = True) -> None:
+    """Write the model, ``results.json`` and ``report.html`` to ``out``.
+
+    Everything that can fail on content (rendering the report, serialising the results) happens in memory
+    first; then each file is written atomically, model files first. An earlier run's files in ``out`` stay
+    intact if anything fails before the writes start.
+    """
+    import json
+
+    from ._utils import _json_default, atomic_write_text
+
+    html = None
+    if report:
+        from .evaluation.report import report_html
+
+        html = report_html(results)
+    results_text = json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"
+    model.save(out)
+    atomic_write_text(out / "results.json", results_text)
+    if html is not None:
+        atomic_write_text(out / "report.html", html)
+    elif (out / "report.html").exists():
+        (out / "report.html").unlink()  # a report of an earlier run would contradict results.json

@@ -7,6 +7,8 @@ import typer
 from .backbones import backbones, download
 from .cache import app as cache_app
 from .fit import evaluate, export, fit, predict, quickstart
+from .rank import rank
+from .train import lr_find
 
 app = typer.Typer(
     name="transferkit",
@@ -21,6 +23,8 @@ app.command()(fit)
 app.command()(predict)
 app.command()(evaluate)
 app.command()(export)
+app.command()(rank)
+app.command(name="lr-find")(lr_find)
 app.command()(backbones)
 app.command()(download)
 app.add_typer(cache_app, name="cache")

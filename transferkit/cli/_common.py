@@ -62,14 +62,29 @@ class _OneLine(logging.Formatter):
         return f"transferkit: {record.getMessage()}"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record (not the stream of the first call:
+    the CLI can run several times in one process, e.g. under typer's test runner)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _setup_logging() -> None:
     root = logging.getLogger("transferkit")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(_OneLine())
         root.addHandler(handler)
-        root.setLevel(logging.INFO if os.environ.get("TRANSFERKIT_VERBOSE") else logging.WARNING)
-        root.propagate = False
+    root.setLevel(logging.INFO if os.environ.get("TRANSFERKIT_VERBOSE") else logging.WARNING)
 
 
 def say(message: str) -> None:

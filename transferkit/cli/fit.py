@@ -21,6 +21,7 @@ from ._common import (
     say,
     user_errors,
 )
+from .train import Augment, Strategy, check_unfreeze, fine_tune_options
 
 DataArg = Annotated[str, typer.Argument(help="Folder of class subfolders, a CSV file, or a built-in dataset name.")]
 ModelArg = Annotated[Path, typer.Argument(help="Model directory written by `transferkit fit`.")]
@@ -62,8 +63,9 @@ def _load(data: str, text_column: str | None, path_column: str | None, label_col
 def fit(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory for the model, results.json and report.html.")] = Path("model"),
-    backbone: Annotated[str, typer.Option(help="Backbone name (see `transferkit backbones`).")] = "mobilenet_v2",
-    layer: Annotated[str, typer.Option(help="Feature layer: 'last' or a layer name of the backbone.")] = "last",
+    backbone: Annotated[str, typer.Option(help="Backbone name (see `transferkit backbones`), or 'auto': rank the backbones on the training split (as `transferkit rank`) and use the recommended backbone and layer.")] = "mobilenet_v2",
+    layer: Annotated[str, typer.Option(help="Feature layer: 'last' or a layer name of the backbone; with --backbone auto, the layers to rank: last, stages or all.")] = "last",
+    candidates: Annotated[str | None, typer.Option(help="With --backbone auto: comma-separated backbones to rank (default: every backbone of the data's modality).")] = None,
     head: Annotated[Head, typer.Option(help="Classifier trained on the features.")] = Head.logreg,
     head_param: Annotated[list[str] | None, typer.Option("--head-param", help="Head hyper-parameter NAME=VALUE (repeatable), e.g. C=0.1; default: chosen by CV.")] = None,
     test: Annotated[str | None, typer.Option(help="Separate labelled test data (same forms as DATA); default: hold out --test-size.")] = None,
@@ -78,17 +80,37 @@ def fit(
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print results.json to stdout instead of a summary.")] = False,
+    strategy: Annotated[Strategy, typer.Option(help="feature-extraction: a head on frozen features; fine-tune: train a new head on the frozen base, then unfreeze its top blocks at a 10x lower learning rate.")] = Strategy.feature_extraction,
+    epochs: Annotated[int | None, typer.Option(help="Fine-tune: maximum epochs of stage 2 (unfrozen blocks); default: from the data size.")] = None,
+    head_epochs: Annotated[int | None, typer.Option(help="Fine-tune: maximum epochs of stage 1 (head on the frozen base); default: from the data size.")] = None,
+    unfreeze: Annotated[str, typer.Option(help="Fine-tune: blocks of the backbone stage 2 trains: top-N (e.g. top-2), all, or none (head only).", callback=check_unfreeze)] = "all",
+    augment: Annotated[Augment, typer.Option(help="Fine-tune: training-image augmentation (flip + crop; strong adds rotation and colour jitter).")] = Augment.light,
+    lr: Annotated[float | None, typer.Option(help="Fine-tune: learning rate of stage 1 (stage 2 uses a tenth); default 3e-3 images, 2e-3 text; `transferkit lr-find` suggests one.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Fine-tune: items per training step (default: 32 images, 16 texts).")] = None,
+    fine_tune_param: Annotated[list[str] | None, typer.Option("--fine-tune-param", help="Fine-tune option NAME=VALUE (repeatable): dropout, weight_decay, l2sp, label_smoothing, patience, validation_fraction, layer_decay, gradual, train_bn, lr_ratio, warmup.")] = None,
+    resume: Annotated[bool, typer.Option(help="Fine-tune: continue an interrupted run from the checkpoint in --out.")] = False,
+    compare: Annotated[bool, typer.Option(help="Fine-tune: also train feature extraction and raw-pixel LR for the comparison table.")] = True,
 ) -> None:
-    """Train a classifier on a pretrained backbone's features, compare it with a from-scratch baseline,
-    and write the model, results.json and report.html to --out."""
+    """Train a classifier on a pretrained backbone (feature extraction, or fine-tuning with --strategy
+    fine-tune), compare it with a from-scratch baseline, and write the model, results.json and report.html
+    to --out."""
     from ..workflow import run_fit
 
+    if strategy is Strategy.feature_extraction:
+        given = [name for name, value, default in (
+            ("--epochs", epochs, None), ("--head-epochs", head_epochs, None), ("--lr", lr, None),
+            ("--unfreeze", unfreeze, "all"), ("--augment", augment, Augment.light), ("--batch-size", batch_size, None),
+            ("--fine-tune-param", fine_tune_param or None, None), ("--resume", resume, False)) if value != default]
+        if given:
+            raise fail(f"{', '.join(given)} only apply to --strategy fine-tune; add it or drop them")
     dataset = _load(data, text_column, path_column, label_column)
     test_ds = _load(test, text_column, path_column, label_column) if test else None
     results = run_fit(
         dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head.value,
         head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
-        seed=seed, progress=progress, report=report, say=say,
+        seed=seed, progress=progress, report=report, say=say, rank_backbones=candidates, strategy=strategy.value,
+        fine_tune=fine_tune_options(epochs, head_epochs, lr, unfreeze, augment, batch_size, fine_tune_param),
+        resume=resume, compare=compare,
     )
     if json_output:
         print_json(results)

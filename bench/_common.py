@@ -94,21 +94,62 @@ def loadavg() -> list[float]:
         return []
 
 
-def other_busy_processes(min_cpu_s: float = 0.0) -> int:
-    """Number of runnable (state R) processes other than this one, from /proc (a cheap load probe)."""
-    me = os.getpid()
-    n = 0
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == me:
-            continue
-        try:
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        state = stat.rsplit(")", 1)[-1].split()[0]
-        if state == "R":
-            n += 1
-    return n
+def _system_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all cores; idle and iowait excluded), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    idle = fields[3] + fields[4]
+    return (total - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class CpuMonitor:
+    """Measures how much CPU *other* processes used while a block ran.
+
+    ``foreign_share`` = (machine busy CPU-seconds - this process's CPU-seconds) / (wall seconds x cores):
+    0 on an idle machine, 0.5 when another process kept one of two cores busy the whole time.
+    """
+
+    def __enter__(self) -> CpuMonitor:
+        self.t0, self.busy0, self.own0 = time.perf_counter(), _system_busy_s(), _own_cpu_s()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.wall = time.perf_counter() - self.t0
+        busy = _system_busy_s() - self.busy0
+        own = _own_cpu_s() - self.own0
+        cores = os.cpu_count() or 1
+        self.own_share = own / max(self.wall * cores, 1e-9)
+        self.foreign_share = max(0.0, busy - own) / max(self.wall * cores, 1e-9)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"wall_s": round(self.wall, 3), "own_cpu_share": round(self.own_share, 3),
+                "foreign_cpu_share": round(self.foreign_share, 3)}
+
+
+def foreign_share(window_s: float = 2.0) -> float:
+    """Share of the machine's CPU used by other processes over the next ``window_s`` seconds."""
+    with CpuMonitor() as m:
+        time.sleep(window_s)
+    return m.foreign_share
+
+
+def wait_for_idle(max_wait_s: float, threshold: float = 0.05, window_s: float = 3.0) -> dict[str, Any]:
+    """Wait (up to ``max_wait_s``) until other processes use less than ``threshold`` of the CPU."""
+    t0 = time.perf_counter()
+    share = foreign_share(window_s)
+    waited = False
+    while share > threshold and time.perf_counter() - t0 < max_wait_s:
+        if not waited:
+            log(f"machine busy ({share:.0%} of the CPU used by other processes); waiting up to {max_wait_s:.0f} s")
+            waited = True
+        share = foreign_share(window_s)
+    return {"waited_s": round(time.perf_counter() - t0, 1), "foreign_cpu_share_before": round(share, 3),
+            "idle": share <= threshold}
 
 
 def environment(threads: int | None = None) -> dict[str, Any]:

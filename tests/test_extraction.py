@@ -106,3 +106,28 @@ def test_paths_and_arrays_give_the_same_features(tiny_backbone: str, tmp_path) -
         paths.append(str(p))
     e = Extractor(tiny_backbone, cache=False)
     assert np.max(np.abs(e.extract(paths) - e.extract(X))) <= 1e-6
+
+
+@pytest.mark.parametrize("shape", [(9, 13), (40, 30), (16, 16)])
+def test_grey_images_resize_as_one_channel_to_the_same_bytes(tiny_backbone: str, shape) -> None:
+    """The grey fast path (resample one channel, repeat it) gives exactly the RGB path's pixels; colour
+    images take the RGB path."""
+    from PIL import Image
+
+    from transferkit.backbones import load_backbone
+    from transferkit.backbones.base import _PIL_FILTERS
+
+    backbone = load_backbone(tiny_backbone, image_size=24)
+    rng = np.random.default_rng(0)
+    grey = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).convert("RGB")
+    colour = Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
+    for img in (grey, colour):
+        h, w = shape
+        scale = 24 / min(w, h)
+        nw, nh = max(24, round(w * scale)), max(24, round(h * scale))
+        ref = img.resize((nw, nh), _PIL_FILTERS[backbone.config.interpolation]) if (nw, nh) != (w, h) else img
+        left, top = (nw - 24) // 2, (nh - 24) // 2
+        want = np.asarray(ref.crop((left, top, left + 24, top + 24)))
+        got = backbone.prepare_item(img)
+        assert got.dtype == np.uint8 and got.shape == (24, 24, 3)
+        np.testing.assert_array_equal(got, want)

@@ -82,6 +82,17 @@ class Backbone:
         }
 
 
+def _is_grey(img: Image.Image) -> bool:
+    """Whether an RGB image has three identical channels (checked on the first row first: photos fail fast)."""
+    if img.mode != "RGB":
+        return False
+    arr = np.asarray(img)
+    first = arr[0]
+    if not (np.array_equal(first[:, 0], first[:, 1]) and np.array_equal(first[:, 0], first[:, 2])):
+        return False
+    return bool(np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]))
+
+
 class ImageBackbone(Backbone):
     """An image CNN whose feature layers are the outputs of consecutive stages."""
 
@@ -112,17 +123,25 @@ class ImageBackbone(Backbone):
         }
 
     def prepare_item(self, item: Image.Image) -> np.ndarray:
-        """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3)."""
+        """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3).
+
+        A grey picture in RGB clothing (the three channels equal, as loaders make of grey images) is
+        resized as one channel and repeated: the same bytes, a third of the resampling work.
+        """
         size = self.image_size
         w, h = item.size
         scale = size / min(w, h)
         new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+        grey = (new_w, new_h) != (w, h) and _is_grey(item)
+        if grey:
+            item = item.getchannel(0)
         if (new_w, new_h) != (w, h):
             item = item.resize((new_w, new_h), _PIL_FILTERS[self.config.interpolation])
         if (new_w, new_h) != (size, size):
             left, top = (new_w - size) // 2, (new_h - size) // 2
             item = item.crop((left, top, left + size, top + size))
-        return np.asarray(item, dtype=np.uint8)
+        arr = np.asarray(item, dtype=np.uint8)
+        return np.repeat(arr[:, :, None], 3, axis=2) if grey else arr
 
     def prepare(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
         arrays = [x if isinstance(x, np.ndarray) else self.prepare_item(x) for x in items]

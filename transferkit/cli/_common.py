@@ -98,20 +98,26 @@ def print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
 
 
-def parse_head_params(pairs: list[str] | None) -> dict[str, Any] | None:
-    """``["C=0.1", "hidden=128"]`` → ``{"C": 0.1, "hidden": 128}``."""
+def parse_name_values(pairs: list[str] | None, option: str, example: str) -> dict[str, Any] | None:
+    """``["C=0.1", "gradual=true"]`` → ``{"C": 0.1, "gradual": True}`` (values parsed as JSON when they can
+    be, else kept as strings); a pair without ``=`` fails naming ``option`` and ``example``."""
     if not pairs:
         return None
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise fail(f"--head-param {pair!r} must look like NAME=VALUE, e.g. C=0.1")
+            raise fail(f"{option} {pair!r} must look like NAME=VALUE, e.g. {example}")
         name, value = pair.split("=", 1)
         try:
             out[name.strip()] = json.loads(value)
         except ValueError:
             out[name.strip()] = value
     return out
+
+
+def parse_head_params(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``["C=0.1", "hidden=128"]`` → ``{"C": 0.1, "hidden": 128}``."""
+    return parse_name_values(pairs, "--head-param", "C=0.1")
 
 
 def make_console() -> Any:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ._common import fail, print_json, say, user_errors
+from ._common import fail, parse_name_values, print_json, say, user_errors
 
 
 class Strategy(str, Enum):
@@ -32,18 +31,7 @@ def check_unfreeze(value: str) -> str:
 
 def parse_fine_tune_params(pairs: list[str] | None) -> dict[str, Any] | None:
     """``["dropout=0.3", "gradual=true"]`` → ``{"dropout": 0.3, "gradual": True}``."""
-    if not pairs:
-        return None
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise fail(f"--fine-tune-param {pair!r} must look like NAME=VALUE, e.g. dropout=0.3")
-        name, value = pair.split("=", 1)
-        try:
-            out[name.strip()] = json.loads(value)
-        except ValueError:
-            out[name.strip()] = value
-    return out
+    return parse_name_values(pairs, "--fine-tune-param", "dropout=0.3")
 
 
 def fine_tune_options(epochs: int | None, head_epochs: int | None, lr: float | None, unfreeze: str,

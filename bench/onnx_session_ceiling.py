@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""The ceiling of the extraction engine: ONNX Runtime alone on mobilenet_v2 at 224 px, no pipeline.
+
+Times ``session.run`` on random inputs for (a) the graph transferkit exports (uint8 NHWC input,
+normalisation inside the graph, global average pool of ``features``) and (b) a plain float NCHW export of
+the same torchvision network, each with transferkit's session options, after two warm-up runs. Together with
+``bench/extract_throughput.py`` it shows how much of the time is the network and how much the pipeline.
+
+Usage: python bench/onnx_session_ceiling.py [--batch-size 8] [--repeats 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit, environment, loadavg, set_threads  # noqa: E402
+
+
+def time_session(session, feed: dict, n_items: int, repeats: int) -> float:
+    for _ in range(2):
+        session.run(None, feed)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        session.run(None, feed)
+    return n_items * repeats / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=16)
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args()
+    threads = set_threads(args.threads)
+
+    import torch
+    import torchvision
+
+    from transferkit.backbones import get_config, load_backbone
+    from transferkit.backbones.weights import resolve_weights
+    from transferkit.extraction import export_feature_onnx, make_session
+
+    rng = np.random.default_rng(0)
+    load_start = loadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = export_feature_onnx(load_backbone("mobilenet_v2"), None, Path(tmp) / "ours.onnx")
+        s1 = make_session(ours)
+        pixels = rng.integers(0, 256, (args.batch_size, 224, 224, 3), dtype=np.uint8)
+        ours_rate = time_session(s1, {s1.get_inputs()[0].name: pixels}, args.batch_size, args.repeats)
+
+        model = torchvision.models.mobilenet_v2()
+        path = resolve_weights(get_config("mobilenet_v2")).path
+        model.load_state_dict(torch.load(str(path), map_location="cpu", weights_only=True))
+        model.eval()
+
+        class Features(torch.nn.Module):
+            def __init__(self, m: torch.nn.Module) -> None:
+                super().__init__()
+                self.m = m
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.m.features(x).mean((2, 3))
+
+        plain = Path(tmp) / "plain.onnx"
+        torch.onnx.export(Features(model), torch.randn(args.batch_size, 3, 224, 224), str(plain),
+                          input_names=["x"], dynamic_axes={"x": {0: "n"}}, dynamo=False)
+        s2 = make_session(plain)
+        x = rng.standard_normal((args.batch_size, 3, 224, 224)).astype(np.float32)
+        plain_rate = time_session(s2, {"x": x}, args.batch_size, args.repeats)
+    emit({"benchmark": "onnx_session_ceiling", "batch_size": args.batch_size, "repeats": args.repeats,
+          "transferkit_graph_img_per_s": round(ours_rate, 1), "plain_float_nchw_graph_img_per_s": round(plain_rate, 1),
+          "load_start": load_start, "load_end": loadavg(), "environment": environment(threads)})
+
+
+if __name__ == "__main__":
+    main()

@@ -329,6 +329,11 @@ def state_sha256(module: nn.Module) -> str:
 # -- data ------------------------------------------------------------------------------------------------
 
 
+def stack_batch(batch: list[torch.Tensor]) -> tuple[torch.Tensor]:
+    """Collate equally shaped tensors (images, cached features) into one batch tensor."""
+    return (torch.stack(batch),)
+
+
 def prepare_inputs(backbone: Backbone, X: Any) -> tuple[Any, Callable[[list[Any]], tuple]]:
     """Load every item once for training: ``(inputs, collate)``.
 
@@ -340,11 +345,7 @@ def prepare_inputs(backbone: Backbone, X: Any) -> tuple[Any, Callable[[list[Any]
         with ThreadPoolExecutor(max_workers=2) as pool:
             arrays = list(pool.map(lambda i: backbone.prepare_item(items.load(i)), range(len(items))))
         pixels = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, 1, 1, 3), dtype=torch.uint8)
-
-        def collate_images(batch: list[torch.Tensor]) -> tuple[torch.Tensor]:
-            return (torch.stack(batch),)
-
-        return pixels, collate_images
+        return pixels, stack_batch
     assert isinstance(backbone, TextEncoderBackbone)
     texts = [items.load(i) for i in range(len(items))]
     ids = backbone.tokenizer(texts, truncation=True, max_length=backbone.max_length)["input_ids"]
@@ -442,14 +443,11 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     net.standardize.scale.copy_(torch.where(torch.isfinite(scale) & (scale > 1e-6), scale, torch.ones_like(scale)))
     head_stage = None
     if not config.train_bn:
-        def stack(batch: list[torch.Tensor]) -> tuple[torch.Tensor]:
-            return (torch.stack(batch),)
-
         head_stage = {
             "task": ClassificationTask(HeadNet(net), [], label_smoothing=config.label_smoothing,
                                        weight_decay=config.weight_decay),
-            "train": ItemBatches(f_train, y_index[tr], stack, batch_size=batch_size, shuffle=True, seed=config.seed),
-            "val": (ItemBatches(f_val, y_index[va], stack, batch_size=max(batch_size, 64), shuffle=False)
+            "train": ItemBatches(f_train, y_index[tr], stack_batch, batch_size=batch_size, shuffle=True, seed=config.seed),
+            "val": (ItemBatches(f_val, y_index[va], stack_batch, batch_size=max(batch_size, 64), shuffle=False)
                     if f_val is not None else None),
         }
     return {"backbone": trainable, "net": net, "task": task, "blocks": blocks, "n_unfreeze": n_unfreeze,

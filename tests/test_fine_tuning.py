@@ -20,7 +20,7 @@ from transferkit import TransferClassifier, load_model
 from transferkit.backbones import load_backbone
 from transferkit.exceptions import ConfigError
 from transferkit.strategies import FineTuneConfig, SmallCNNClassifier, fine_tune, lr_find
-from transferkit.strategies.fine_tuning import ClassificationTask, build_setup, prepare_inputs
+from transferkit.strategies.fine_tuning import ClassificationTask, build_setup, prepare_inputs, state_sha256
 from transferkit.training import Callback, Trainer, stratified_split
 
 
@@ -337,6 +337,66 @@ def test_text_fine_tuning_learns_and_round_trips(tiny_text_backbone: str, tmp_pa
     assert clf.history_["unfrozen_blocks"] == ["embeddings", "encoder.layer.0", "encoder.layer.1"]
     clf.save(tmp_path / "t")
     assert np.array_equal(load_model(tmp_path / "t").predict_proba(Xt), clf.predict_proba(Xt))
+
+
+def test_contrastive_pairs_pair_each_item_with_its_class_and_another() -> None:
+    from transferkit.strategies.fine_tuning import contrastive_pairs
+
+    y = np.array([0, 0, 0, 1, 1, 2])
+    pairs = contrastive_pairs(y, rounds=3, seed=0)
+    assert pairs.shape == (2 * 3 * len(y), 3)
+    same = pairs[pairs[:, 2] == 1]
+    diff = pairs[pairs[:, 2] == 0]
+    assert np.array_equal(np.bincount(same[:, 0], minlength=6), [3] * 6)  # every item, once per round
+    assert np.all(y[same[:, 0]] == y[same[:, 1]])
+    assert np.all((same[:, 0] != same[:, 1]) | (same[:, 0] == 5))  # itself only when alone in its class
+    assert np.all(y[diff[:, 0]] != y[diff[:, 1]])
+    assert np.array_equal(pairs, contrastive_pairs(y, rounds=3, seed=0))
+    assert not np.array_equal(pairs, contrastive_pairs(y, rounds=3, seed=1))
+
+
+def _class_separation(backbone: Any, X: list[str], y: np.ndarray) -> float:
+    """Mean cosine similarity within classes minus across classes of the pooled embeddings."""
+    from transferkit.strategies.fine_tuning import frozen_features, prepare_inputs
+    from transferkit.training import ItemBatches
+
+    inputs, collate = prepare_inputs(backbone, X)
+    f = frozen_features(backbone.feature_module(None), ItemBatches(inputs, np.zeros(len(X)), collate, batch_size=64,
+                                                                   shuffle=False))
+    f = torch.nn.functional.normalize(f, dim=1)
+    sim = (f @ f.T).numpy()
+    same = y[:, None] == y[None, :]
+    off = ~np.eye(len(y), dtype=bool)
+    return float(sim[same & off].mean() - sim[~same].mean())
+
+
+def test_contrastive_pre_tuning_pulls_classes_apart_and_is_saved_with_the_model(tiny_text_backbone: str,
+                                                                                tmp_path: Path) -> None:
+    from transferkit.strategies.fine_tuning import contrastive_tune
+
+    X, y = _texts(12, seed=0)  # 6 per class
+    y_index = (y == "rotten").astype(np.int64)
+    base = load_backbone(tiny_text_backbone)
+    before = state_sha256(base.model)
+    tuned, info = contrastive_tune(base, X, y_index, _ft(lr=0.1), rounds=10, layer=None, progress=False)
+    assert state_sha256(base.model) == before  # the shared backbone is not touched
+    assert info["pairs"] == 2 * 10 * 12
+    Xt, yt = _texts(30, seed=1)
+    assert _class_separation(tuned, Xt, yt) > _class_separation(base, Xt, yt) + 0.05
+    again, _ = contrastive_tune(base, X, y_index, _ft(lr=0.1), rounds=10, layer=None, progress=False)
+    assert state_sha256(again.model) == state_sha256(tuned.model)  # deterministic for a seed
+
+    clf = TransferClassifier(tiny_text_backbone, strategy="fine-tune", progress=False, unfreeze="none",
+                             lr=0.03, fine_tune_params={"contrastive": 10}).fit(X, y)
+    assert clf.history_["contrastive"]["rounds"] == 10
+    assert clf.score(Xt, yt) >= 0.9
+    clf.save(tmp_path / "c")  # the contrastively tuned encoder is part of the saved model
+    assert np.array_equal(load_model(tmp_path / "c").predict_proba(Xt), clf.predict_proba(Xt))
+    X2, y2 = _texts(24, seed=2)
+    off = TransferClassifier(tiny_text_backbone, strategy="fine-tune", progress=False, epochs=1, head_epochs=1).fit(X2, y2)
+    assert off.history_["contrastive"] is None
+    with pytest.raises(ConfigError, match="contrastive=-1 is not allowed"):
+        TransferClassifier(tiny_text_backbone, strategy="fine-tune", fine_tune_params={"contrastive": -1}).fit(X2, y2)
 
 
 # -- command line ------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ Default arms:
   5-fold cross-validated accuracy of ``TransferClassifier`` on the 1,000 *training* images (test labels are
   never looked at), among a handful of candidate layers.
 
+Test-time augmentation arms (not in the default set): ``*/last+hflip``, ``*/cv_layer+hflip`` — the same with
+``tta="hflip"`` (each image's embedding averaged with its mirror image's, for training and test images).
+
 Exploration arms (not in the default set; every choice is made by cross-validation on the training images):
 ``*/cv_size`` (image size 160 vs 224 at the CV-chosen layer), ``*/cv_head`` (logreg vs svm vs mlp at the
 last layer), ``*/concat2`` (pooled features of the last layer concatenated with the CV-best other layer),
@@ -137,11 +140,12 @@ CANDIDATE_LAYERS = {
 }
 
 
-def classifier(backbone: str, layer: str, seed: int, image_size: int | None = None, head: str = "logreg"):
+def classifier(backbone: str, layer: str, seed: int, image_size: int | None = None, head: str = "logreg",
+               tta: str = "none"):
     from transferkit import TransferClassifier
 
     return TransferClassifier(backbone=backbone, layer=layer, head=head, image_size=image_size,
-                              random_state=seed, progress=False)
+                              random_state=seed, progress=False, tta=tta)
 
 
 def features(backbone: str, layer: str, X: np.ndarray, image_size: int | None = None) -> np.ndarray:
@@ -247,6 +251,21 @@ def _register_backbone_arms(backbone: str) -> None:
         clf = classifier(backbone, layer, split.seed).fit(split.X_train, split.y_train)
         return {"accuracy": float(clf.score(split.X_test, split.y_test)), "layer": layer,
                 "cv_accuracy_by_layer": {k: round(v, 4) for k, v in scores.items()},
+                "head_params": clf.head_.params}
+
+    @arm(f"{backbone}/last+hflip", f"{backbone} last layer, embeddings averaged with the mirror image's "
+         "(tta='hflip'), default head")
+    def last_hflip(split: Split, ctx: Context) -> dict[str, Any]:
+        clf = classifier(backbone, "last", split.seed, tta="hflip").fit(split.X_train, split.y_train)
+        return {"accuracy": float(clf.score(split.X_test, split.y_test)), "layer": clf.layer_,
+                "head_params": clf.head_.params}
+
+    @arm(f"{backbone}/cv_layer+hflip", f"{backbone} at the CV-best layer (chosen without flips, as cv_layer), "
+         "embeddings averaged with the mirror image's (tta='hflip'), default head")
+    def cv_layer_hflip(split: Split, ctx: Context) -> dict[str, Any]:
+        layer, _ = best_layer(split, ctx, backbone)
+        clf = classifier(backbone, layer, split.seed, tta="hflip").fit(split.X_train, split.y_train)
+        return {"accuracy": float(clf.score(split.X_test, split.y_test)), "layer": layer,
                 "head_params": clf.head_.params}
 
     @arm(f"{backbone}/cv_size", f"{backbone}: image size 160 vs 224 (each at its CV-best layer), chosen by CV")

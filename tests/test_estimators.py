@@ -130,3 +130,19 @@ def test_saved_files_contain_no_pickle(tiny_backbone: str, data, tmp_path: Path)
     d = TransferClassifier(backbone=tiny_backbone).fit(X, y).save(tmp_path / "m")
     for f in d.iterdir():
         assert b"\x80\x04\x95" not in f.read_bytes() and b"\x80\x05\x95" not in f.read_bytes()
+
+
+def test_hflip_tta_is_flip_invariant_saved_and_exported(tiny_backbone: str, data, tmp_path: Path) -> None:
+    from transferkit.export import export_onnx
+
+    X, y, Xt, _ = data
+    clf = TransferClassifier(backbone=tiny_backbone, tta="hflip", cache=False).fit(X, y)
+    mirror = Xt[:, :, ::-1].copy()
+    assert np.max(np.abs(clf.predict_proba(Xt) - clf.predict_proba(mirror))) <= 1e-5
+    loaded = TransferClassifier.load(clf.save(tmp_path / "m"))
+    assert loaded.tta == "hflip"
+    assert np.array_equal(loaded.predict_proba(Xt), clf.predict_proba(Xt))
+    assert export_onnx(loaded, tmp_path / "m.onnx")["max_abs_diff"] <= 1e-4
+    assert clone(clf).get_params()["tta"] == "hflip"
+    with pytest.raises(ConfigError, match="tta='hflip' flips images but 'glove-6b-50d' is a text backbone"):
+        TransferClassifier("glove-6b-50d", tta="hflip").fit(["good film", "bad film"], [1, 0])

@@ -131,3 +131,32 @@ def test_grey_images_resize_as_one_channel_to_the_same_bytes(tiny_backbone: str,
         got = backbone.prepare_item(img)
         assert got.dtype == np.uint8 and got.shape == (24, 24, 3)
         np.testing.assert_array_equal(got, want)
+
+
+def test_hflip_tta_averages_each_image_with_its_mirror_in_both_engines(tiny_backbone: str, tiny_images,
+                                                                         tmp_path) -> None:
+    from transferkit.data.cache import EmbeddingCache
+
+    X = tiny_images[0][:12]
+    mirror = X[:, :, ::-1].copy()
+    plain = Extractor(tiny_backbone, engine="torch", cache=False)
+    want = 0.5 * (plain.extract(X) + plain.extract(mirror))
+    assert np.max(np.abs(want - plain.extract(X))) > 1e-3  # the stripes and blobs are not mirror-symmetric
+    for engine in ("torch", "onnx"):
+        tta = Extractor(tiny_backbone, engine=engine, cache=False, tta="hflip")
+        got = tta.extract(X)
+        assert tta.engine_used_ == engine
+        assert np.max(np.abs(got - want)) <= 1e-4
+        assert np.max(np.abs(got - tta.extract(mirror))) <= 1e-4  # flip-invariant
+    cache = EmbeddingCache(tmp_path / "cache")
+    keys = {Extractor(tiny_backbone, cache=cache, tta=t).key for t in ("none", "hflip")}
+    assert len(keys) == 2 and Extractor(tiny_backbone, cache=cache).key in keys  # 'none' keeps the old key
+
+
+def test_tta_errors_name_the_fix(tiny_backbone: str) -> None:
+    from transferkit.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tta='vflip' is not allowed.*expected one of none, hflip"):
+        Extractor(tiny_backbone, tta="vflip")
+    with pytest.raises(ConfigError, match=r"tta='hflip' flips images but 'glove-6b-50d' is a text backbone"):
+        Extractor("glove-6b-50d", tta="hflip")

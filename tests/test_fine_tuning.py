@@ -370,8 +370,8 @@ def _class_separation(backbone: Any, X: list[str], y: np.ndarray) -> float:
     return float(sim[same & off].mean() - sim[~same].mean())
 
 
-def test_contrastive_pre_tuning_pulls_classes_apart_and_is_saved_with_the_model(tiny_text_backbone: str,
-                                                                                tmp_path: Path) -> None:
+def test_contrastive_pre_tuning_pulls_classes_apart_and_is_saved_with_the_model(
+        tiny_text_backbone: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from transferkit.strategies.fine_tuning import contrastive_tune
 
     X, y = _texts(12, seed=0)  # 6 per class
@@ -386,15 +386,19 @@ def test_contrastive_pre_tuning_pulls_classes_apart_and_is_saved_with_the_model(
     again, _ = contrastive_tune(base, X, y_index, _ft(lr=0.1), rounds=10, layer=None, progress=False)
     assert state_sha256(again.model) == state_sha256(tuned.model)  # deterministic for a seed
 
+    caplog.set_level("WARNING", logger="transferkit")
     clf = TransferClassifier(tiny_text_backbone, strategy="fine-tune", progress=False, unfreeze="none",
                              lr=0.03, fine_tune_params={"contrastive": 10}).fit(X, y)
+    assert "smallest class has 6 items (fewer than 10), so no validation split" in caplog.text
+    caplog.clear()
     assert clf.history_["contrastive"]["rounds"] == 10
     assert clf.score(Xt, yt) >= 0.9
     clf.save(tmp_path / "c")  # the contrastively tuned encoder is part of the saved model
     assert np.array_equal(load_model(tmp_path / "c").predict_proba(Xt), clf.predict_proba(Xt))
-    X2, y2 = _texts(24, seed=2)
+    X2, y2 = _texts(24, seed=2)  # 12 per class: a validation split, no warning
     off = TransferClassifier(tiny_text_backbone, strategy="fine-tune", progress=False, epochs=1, head_epochs=1).fit(X2, y2)
-    assert off.history_["contrastive"] is None
+    assert off.history_["contrastive"] is None and off.history_["n_val"] > 0
+    assert "no validation split" not in caplog.text
     with pytest.raises(ConfigError, match="contrastive=-1 is not allowed"):
         TransferClassifier(tiny_text_backbone, strategy="fine-tune", fine_tune_params={"contrastive": -1}).fit(X2, y2)
 

@@ -23,7 +23,7 @@ from .data.cache import EmbeddingCache
 from .data.datasets import check_labels
 from .data.items import as_items
 from .exceptions import ConfigError, DataError, NotFittedError
-from .extraction import ENGINES, Extractor
+from .extraction import ENGINES, TTA_MODES, Extractor, check_tta
 from .heads import HEAD_KINDS, HeadArrays, check_head_params, fit_head
 
 STRATEGIES = ("feature-extraction", "fine-tune")
@@ -45,6 +45,7 @@ _COMMON_RULES: dict[str, Rule] = {
     "pretrained": instance_of(bool),
     "random_state": int_range(0, None, allow_none=True),
     "progress": instance_of(bool),
+    "tta": one_of(*TTA_MODES),
 }
 
 
@@ -69,6 +70,7 @@ class _ExtractorMixin:
     cache_dir: Any
     random_state: int | None
     progress: bool
+    tta: str
 
     def _validate_common(self) -> None:
         params = self.get_params(deep=False)  # type: ignore[attr-defined]
@@ -80,6 +82,7 @@ class _ExtractorMixin:
             raise ConfigError(
                 f"{type(self).__name__}: image_size={self.image_size} was given but {config.name!r} is a text backbone"
             )
+        check_tta(self.tta, config, type(self).__name__)
 
     def _extractor(self) -> Extractor:
         cache: EmbeddingCache | bool = False
@@ -96,6 +99,7 @@ class _ExtractorMixin:
             engine=self.engine,
             cache=cache,
             show_progress=self.progress,
+            tta=self.tta,
         )
 
 
@@ -112,6 +116,8 @@ class FeatureExtractor(_ExtractorMixin, TransformerMixin, BaseEstimator):
         cache, cache_dir: use the on-disk embedding cache (default location: ``$TRANSFERKIT_CACHE_DIR``).
         random_state: seed of the random-init control.
         progress: show a progress bar.
+        tta: ``"hflip"`` averages each image's embedding with its mirror image's (twice the extraction
+            time; not for data where left/right carries the class, such as digits or text in images).
     """
 
     def __init__(
@@ -128,6 +134,7 @@ class FeatureExtractor(_ExtractorMixin, TransformerMixin, BaseEstimator):
         cache_dir: str | os.PathLike[str] | None = None,
         random_state: int | None = 0,
         progress: bool = True,
+        tta: str = "none",
     ) -> None:
         self.backbone = backbone
         self.layer = layer
@@ -140,6 +147,7 @@ class FeatureExtractor(_ExtractorMixin, TransformerMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.random_state = random_state
         self.progress = progress
+        self.tta = tta
 
     def fit(self, X: Any = None, y: Any = None) -> FeatureExtractor:
         self._validate_common()
@@ -190,6 +198,10 @@ class TransferClassifier(_ExtractorMixin, ClassifierMixin, BaseEstimator):
     state every epoch and ``resume=True`` continues from it. The ``head`` must stay ``"logreg"`` (a softmax
     linear layer). These parameters are ignored by feature extraction.
 
+    ``tta="hflip"`` (images) averages the embedding of every image with that of its mirror image, for the
+    head's training items and for prediction alike (fine-tuning: at prediction only); it doubles the
+    extraction time and suits data whose class does not depend on left/right (not digits or text).
+
     X can be a list of image paths, a uint8 image array ``(N, H, W)``/``(N, H, W, C)``, a list of arrays or
     PIL images, or a list of strings for text backbones.
 
@@ -226,6 +238,7 @@ class TransferClassifier(_ExtractorMixin, ClassifierMixin, BaseEstimator):
         fine_tune_params: dict[str, Any] | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
+        tta: str = "none",
     ) -> None:
         self.backbone = backbone
         self.layer = layer
@@ -250,6 +263,7 @@ class TransferClassifier(_ExtractorMixin, ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.progress = progress
+        self.tta = tta
 
     # -- fitting ---------------------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -328,7 +342,7 @@ class TransferClassifier(_ExtractorMixin, ClassifierMixin, BaseEstimator):
         if self.cache:
             cache = EmbeddingCache(Path(self.cache_dir)) if self.cache_dir is not None else EmbeddingCache()
         return Extractor(network, self.layer_, batch_size=self.batch_size, engine=self.engine, cache=cache,
-                         show_progress=self.progress)
+                         show_progress=self.progress, tta=self.tta)
 
     def fit(self, X: Any, y: Any) -> TransferClassifier:
         """Extract (or read cached) features of ``X`` and train the head on labels ``y`` (feature

@@ -32,7 +32,7 @@ def export_onnx(model: Any, path: str | os.PathLike[str], check_items: int = 4) 
     backbone = extractor.backbone
     head = model.head_.torch_module().eval()
     path = Path(path)
-    export_feature_onnx(backbone, model.layer_, path, head=head)
+    export_feature_onnx(backbone, model.layer_, path, head=head, tta=extractor.tta)
 
     rng = np.random.default_rng(0)
     if backbone.modality == "image":

@@ -38,6 +38,39 @@ log = logging.getLogger(__name__)
 ENGINES = ("auto", "onnx", "torch")
 SHARD_SIZE = 1024
 ONNX_TOLERANCE = 1e-4
+#: test-time augmentation of image features: ``"hflip"`` averages the features of each image and its mirror
+TTA_MODES = ("none", "hflip")
+
+
+class FlipAveraged(torch.nn.Module):
+    """An image feature module whose output is the mean of its features of the images ``(N, H, W, 3)`` and of
+    their left-right mirrors: flip-invariant embeddings (one more forward pass per image)."""
+
+    def __init__(self, features: torch.nn.Module) -> None:
+        super().__init__()
+        self.features = features
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.features(pixels) + self.features(pixels.flip(2)))
+
+
+def check_tta(tta: str, config: BackboneConfig, owner: str = "Extractor") -> str:
+    """Validate a ``tta`` mode for ``config`` (flips exist only for images)."""
+    if tta not in TTA_MODES:
+        from ._registry import did_you_mean
+
+        raise ConfigError(f"{owner}: tta={tta!r} is not allowed{did_you_mean(str(tta), list(TTA_MODES))}; "
+                          f"expected one of {', '.join(TTA_MODES)}")
+    if tta != "none" and config.modality != "image":
+        raise ConfigError(f"{owner}: tta={tta!r} flips images but {config.name!r} is a {config.modality} backbone; "
+                          "use tta='none'")
+    return tta
+
+
+def feature_module(backbone: Backbone, layer: str | None, tta: str = "none") -> torch.nn.Module:
+    """``backbone``'s feature module for ``layer``, wrapped for test-time augmentation ``tta``."""
+    module = backbone.feature_module(layer)
+    return FlipAveraged(module).eval() if tta == "hflip" else module
 
 
 def preprocessing_spec(config: BackboneConfig, image_size: int | None) -> dict[str, Any]:
@@ -72,6 +105,8 @@ class Extractor:
         engine: ``"auto"``, ``"onnx"`` or ``"torch"``.
         cache: an :class:`EmbeddingCache`, ``None`` for the default one, ``False`` to disable.
         show_progress: show a progress bar on stderr.
+        tta: ``"hflip"`` averages each image's features with those of its mirror image (twice the
+            extraction time; for images whose class does not depend on left/right); ``"none"`` by default.
     """
 
     def __init__(
@@ -88,6 +123,7 @@ class Extractor:
         cache: EmbeddingCache | None | bool = None,
         show_progress: bool = True,
         num_workers: int = 2,
+        tta: str = "none",
     ) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
@@ -96,6 +132,7 @@ class Extractor:
             backbone, image_size = given.config, getattr(given, "image_size", image_size)
         self.config = backbone if isinstance(backbone, BackboneConfig) else get_config(backbone)
         self.layer = self.config.resolve_layer(layer)
+        self.tta = check_tta(tta, self.config)
         self.weights = weights
         self.pretrained = pretrained
         self.image_size = image_size
@@ -131,6 +168,8 @@ class Extractor:
                 "layer": self.layer,
                 "format": 1,
             }
+            if self.tta != "none":  # absent otherwise, so keys written before the option still match
+                self._identity["tta"] = self.tta
         return self._identity
 
     @property
@@ -155,7 +194,7 @@ class Extractor:
 
     # -- execution paths -------------------------------------------------------------------------------
     def _torch_runner(self) -> Runner:
-        module = self.backbone.feature_module(self.layer)
+        module = feature_module(self.backbone, self.layer, self.tta)
         image = self.config.modality == "image"
         if image:
             module = module.to(memory_format=torch.channels_last)
@@ -175,7 +214,7 @@ class Extractor:
 
         path = self._onnx_path()
         if not path.exists():
-            export_feature_onnx(self.backbone, self.layer, path)
+            export_feature_onnx(self.backbone, self.layer, path, tta=self.tta)
         session = make_session(path)
         input_names = [i.name for i in session.get_inputs()]
 
@@ -294,9 +333,11 @@ def _prefetch(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterat
             yield result
 
 
-def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head: torch.nn.Module | None = None) -> Path:
-    """Export ``backbone``'s feature module (optionally followed by ``head``) to ONNX at ``path``, atomically."""
-    module = backbone.feature_module(layer)
+def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head: torch.nn.Module | None = None,
+                        tta: str = "none") -> Path:
+    """Export ``backbone``'s feature module (with test-time augmentation ``tta``, optionally followed by
+    ``head``) to ONNX at ``path``, atomically."""
+    module = feature_module(backbone, layer, tta)
     if head is not None:
         module = torch.nn.Sequential(module, head) if backbone.modality == "image" else _TextWithHead(module, head)
     module.eval()

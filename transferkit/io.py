@@ -27,7 +27,7 @@ FORMAT = "transferkit-model"
 FORMAT_VERSION = 1
 _SAVED_PARAMS = (
     "backbone", "layer", "head", "head_params", "strategy", "image_size", "pretrained", "batch_size", "engine",
-    "random_state", "epochs", "head_epochs", "lr", "unfreeze", "augment", "fine_tune_params",
+    "random_state", "epochs", "head_epochs", "lr", "unfreeze", "augment", "fine_tune_params", "tta",
 )
 
 

@@ -96,6 +96,7 @@ def run_fit(
     fine_tune: dict[str, Any] | None = None,
     resume: bool = False,
     compare: bool = True,
+    tta: str = "none",
 ) -> dict[str, Any]:
     """Train a transfer model and the baseline on one split, evaluate both, write everything to ``out``.
 
@@ -146,7 +147,7 @@ def run_fit(
     fine_tuning = strategy == "fine-tune"
     clf = TransferClassifier(
         backbone=backbone, layer=layer, head=head, head_params=head_params, image_size=image_size,
-        weights=weights, engine=engine, random_state=seed, progress=progress, strategy=strategy,
+        weights=weights, engine=engine, random_state=seed, progress=progress, strategy=strategy, tta=tta,
         **({**(fine_tune or {}), "checkpoint_dir": str(out / "checkpoint"), "resume": resume} if fine_tuning else {}),
     )
     from .backbones import get_config
@@ -195,7 +196,7 @@ def run_fit(
         say(f"training feature extraction with {config.name} for the comparison")
         t0 = time.perf_counter()
         fe = TransferClassifier(backbone=backbone, layer=layer, weights=weights, engine=engine, random_state=seed,
-                                progress=progress).fit(train.X, train.y)
+                                progress=progress, tta=tta).fit(train.X, train.y)
         others.insert(0, ("feature-extraction", config.name, fe.predict(test.X), time.perf_counter() - t0))
 
     labels = clf.classes_
@@ -237,6 +238,7 @@ def run_fit(
             "image_size": (getattr(clf, "image_size_", None) or image_size or config.input_size)
             if config.modality == "image" else None,
             "engine": clf.engine_,
+            "tta": tta,
             "weights_id": clf.weights_id_,
             "n_features": clf.n_features_,
         },

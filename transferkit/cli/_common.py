@@ -26,6 +26,11 @@ class Head(str, Enum):
     mlp = "mlp"
 
 
+class TTA(str, Enum):
+    none = "none"
+    hflip = "hflip"
+
+
 class Engine(str, Enum):
     auto = "auto"
     onnx = "onnx"

@@ -12,6 +12,7 @@ import numpy as np
 import typer
 
 from ._common import (
+    TTA,
     Engine,
     Head,
     fail,
@@ -73,6 +74,7 @@ def fit(
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels (default: the backbone's own).")] = None,
     weights: Annotated[str | None, typer.Option(help="Local weights file or directory to use instead of the registered ones.")] = None,
     engine: Annotated[Engine, typer.Option(help="Execution engine for extraction.")] = Engine.auto,
+    tta: Annotated[TTA, typer.Option(help="Test-time augmentation of image embeddings: hflip averages each image's embedding with its mirror image's (2x extraction time; not for digits or text in images).")] = TTA.none,
     seed: Annotated[int, typer.Option(help="Random seed (split, heads, baseline).")] = 0,
     text_column: TextCol = None,
     path_column: PathCol = None,
@@ -110,7 +112,7 @@ def fit(
         head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
         seed=seed, progress=progress, report=report, say=say, rank_backbones=candidates, strategy=strategy.value,
         fine_tune=fine_tune_options(epochs, head_epochs, lr, unfreeze, augment, batch_size, fine_tune_param),
-        resume=resume, compare=compare,
+        resume=resume, compare=compare, tta=tta.value,
     )
     if json_output:
         print_json(results)

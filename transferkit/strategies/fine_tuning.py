@@ -514,6 +514,11 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     inputs, collate = prepare_inputs(trainable, X)
     counts = np.bincount(y_index, minlength=n_classes)
     use_val = (validation and config.validation_fraction > 0 and counts.min() >= MIN_PER_CLASS_FOR_VALIDATION)
+    if validation and config.validation_fraction > 0 and not use_val:
+        log.warning("fine-tuning: the smallest class has %d items (fewer than %d), so no validation split is "
+                    "carved and both stages run their full length without early stopping; with this few labels "
+                    "feature extraction is often as good (compare the strategies in the report)",
+                    int(counts.min()), MIN_PER_CLASS_FOR_VALIDATION)
     if use_val:
         tr, va = stratified_split(y_index, config.validation_fraction, config.seed)
     else:

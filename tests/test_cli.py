@@ -60,10 +60,11 @@ def test_fit_writes_model_results_and_report(fitted: Path) -> None:
 
 def test_fit_json_output_and_head_params(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
     code, out, err = run("fit", image_folder, "--backbone", tiny_backbone, "--out", tmp_path / "m", "--head", "svm",
-                         "--head-param", "C=0.1", "--no-report", "--no-progress", "--json")
+                         "--head-param", "C=0.1", "--no-report", "--no-progress", "--json", "--tta", "hflip")
     assert code == 0, err
     results = json.loads(out)
     assert results["model"]["head"] == "svm" and results["model"]["head_params"]["C"] == 0.1
+    assert results["model"]["tta"] == "hflip" and json.loads((tmp_path / "m" / "model.json").read_text())["params"]["tta"] == "hflip"
     assert not (tmp_path / "m" / "report.html").exists()
 
 

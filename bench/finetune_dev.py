@@ -7,7 +7,7 @@ configuration is a dict of ``TransferClassifier(strategy="fine-tune")`` paramete
 configuration is printed with the development accuracy, the wall time and the learning curve.
 
 Usage: python bench/finetune_dev.py '[{}, {"epochs": 20}, {"fine_tune_params": {"layer_decay": 0.8}}]'
-       [--backbone mobilenet_v2] [--seed 0]
+       [--backbone mobilenet_v2] [--seed 0] [--also-hflip]
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def main() -> None:
     p.add_argument("configs", help="JSON list of TransferClassifier parameter dicts")
     p.add_argument("--backbone", default="mobilenet_v2")
     p.add_argument("--seed", type=int, default=0, help="random_state of the classifier")
+    p.add_argument("--also-hflip", action="store_true",
+                   help="also score each fitted model with tta='hflip' (mirror-averaged prediction features)")
     args = p.parse_args()
     configs = json.loads(args.configs)
 
@@ -44,8 +46,14 @@ def main() -> None:
         clf.fit(X, y)
         fit_s = time.perf_counter() - t0
         history = clf.history_
+        extra = {}
+        if args.also_hflip:
+            plain = clf.tta
+            clf.tta = "hflip"  # read at prediction time only; the fitted network and head are unchanged
+            extra["dev_acc_hflip"] = round(float(clf.score(X_dev, y_dev)), 4)
+            clf.tta = plain
         print(json.dumps({
-            "cfg": cfg, "dev_acc": round(float(clf.score(X_dev, y_dev)), 4), "fit_s": round(fit_s, 1),
+            "cfg": cfg, "dev_acc": round(float(clf.score(X_dev, y_dev)), 4), **extra, "fit_s": round(fit_s, 1),
             "load": os.getloadavg()[0],
             "stages": [(s["name"], s["epochs_run"], s["best_epoch"]) for s in history["stages"]],
             "curve": [(e["epoch"], round(e["train_loss"], 3), round(e.get("val_loss", -1), 3),

@@ -15,9 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fashion_dev_split  # noqa: E402
 
 
 def main() -> None:
@@ -31,14 +34,8 @@ def main() -> None:
     configs = json.loads(args.configs)
 
     from transferkit import TransferClassifier
-    from transferkit.data.datasets import load_fashion_mnist
 
-    train = load_fashion_mnist("train")
-    rng = np.random.default_rng(100)
-    labelled = rng.permutation(np.concatenate(
-        [rng.choice(np.flatnonzero(train.y == c), 100, replace=False) for c in range(10)]))
-    dev = rng.choice(np.setdiff1d(np.arange(len(train.y)), labelled), 2000, replace=False)
-    X, y, X_dev, y_dev = train.X[labelled], train.y[labelled], train.X[dev], train.y[dev]
+    X, y, X_dev, y_dev = fashion_dev_split()
     for cfg in configs:
         t0 = time.perf_counter()
         clf = TransferClassifier(args.backbone, strategy="fine-tune", random_state=args.seed, progress=False,

@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fashion_dev_split  # noqa: E402
 
 
 def main() -> None:
@@ -24,16 +29,10 @@ def main() -> None:
     p.add_argument("--backbones", default="tf_efficientnet_lite0,mobilenet_v2")
     args = p.parse_args()
 
-    from transferkit.data.datasets import load_fashion_mnist
     from transferkit.extraction import Extractor
     from transferkit.heads import fit_head
 
-    train = load_fashion_mnist("train")
-    rng = np.random.default_rng(100)
-    labelled = rng.permutation(np.concatenate(
-        [rng.choice(np.flatnonzero(train.y == c), 100, replace=False) for c in range(10)]))
-    dev = rng.choice(np.setdiff1d(np.arange(len(train.y)), labelled), 2000, replace=False)
-    X, y, Xd, yd = train.X[labelled], train.y[labelled], train.X[dev], train.y[dev]
+    X, y, Xd, yd = fashion_dev_split()
     for backbone in args.backbones.split(","):
         ex = Extractor(backbone, "last", show_progress=False)
         F, Fd = ex.extract(X), ex.extract(Xd)

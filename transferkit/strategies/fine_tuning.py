@@ -591,7 +591,7 @@ def fine_tune(
     freeze = FreezeUnfreeze(s["net"].features, s["blocks"], [0, s["n_unfreeze"]], gradual=config.gradual,
                             train_bn=config.train_bn)
     fingerprint = {"backbone": backbone.config.name, "weights": source.weights_id, "layer": s["layer"],
-                   "image_size": getattr(backbone, "image_size", None), "contrastive": contrastive is not None}
+                   "image_size": getattr(backbone, "image_size", None)}
     result = train_network(s, stages, config, n_classes, [freeze, *callbacks], fingerprint=fingerprint,
                            checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
     result.history["contrastive"] = contrastive

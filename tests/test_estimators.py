@@ -146,3 +146,5 @@ def test_hflip_tta_is_flip_invariant_saved_and_exported(tiny_backbone: str, data
     assert clone(clf).get_params()["tta"] == "hflip"
     with pytest.raises(ConfigError, match="tta='hflip' flips images but 'glove-6b-50d' is a text backbone"):
         TransferClassifier("glove-6b-50d", tta="hflip").fit(["good film", "bad film"], [1, 0])
+    with pytest.raises(ConfigError, match=r"TransferClassifier: tta='vflip' is not allowed.*expected one of none, hflip"):
+        TransferClassifier(backbone=tiny_backbone, tta="vflip").fit(X, y)

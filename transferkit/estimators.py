@@ -23,7 +23,7 @@ from .data.cache import EmbeddingCache
 from .data.datasets import check_labels
 from .data.items import as_items
 from .exceptions import ConfigError, DataError, NotFittedError
-from .extraction import ENGINES, TTA_MODES, Extractor, check_tta
+from .extraction import ENGINES, Extractor, check_tta
 from .heads import HEAD_KINDS, HeadArrays, check_head_params, fit_head
 
 STRATEGIES = ("feature-extraction", "fine-tune")
@@ -45,7 +45,6 @@ _COMMON_RULES: dict[str, Rule] = {
     "pretrained": instance_of(bool),
     "random_state": int_range(0, None, allow_none=True),
     "progress": instance_of(bool),
-    "tta": one_of(*TTA_MODES),
 }
 
 

@@ -455,7 +455,7 @@ def contrastive_tune(backbone: Backbone, X: Any, y_index: np.ndarray, config: Fi
     lr = (config.lr or DEFAULT_LR[backbone.modality]) * CONTRASTIVE_LR_RATIO
     n_unfreeze = check_config(config, backbone.config) or len(backbone.config.blocks)
     tuned = copy_backbone(backbone)
-    encoder = tuned.feature_module(backbone.config.resolve_layer(layer))
+    encoder = tuned.feature_module(layer)
     blocks = block_modules(tuned, layer)
     inputs, collate = prepare_inputs(tuned, X)
     pairs = contrastive_pairs(y_index, rounds, config.seed)

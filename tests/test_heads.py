@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from transferkit.exceptions import ConfigError, UnknownNameError
-from transferkit.heads import HeadArrays, fit_head
+from transferkit.heads import HeadArrays, fit_head, signed_power
 
 
 def _blobs(n_classes: int = 3, n: int = 40, d: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -18,11 +18,15 @@ def _blobs(n_classes: int = 3, n: int = 40, d: int = 12, seed: int = 0) -> tuple
 
 @pytest.mark.parametrize("kind", ["logreg", "svm", "mlp"])
 @pytest.mark.parametrize("n_classes", [2, 4])
-def test_head_learns_and_arrays_match_sklearn(kind: str, n_classes: int) -> None:
+@pytest.mark.parametrize("non_negative", [False, True])
+def test_head_learns_and_arrays_match_sklearn(kind: str, n_classes: int, non_negative: bool) -> None:
     X, y = _blobs(n_classes)
-    Xt, yt = _blobs(n_classes, seed=0)[0] + 0.0, y
+    if non_negative:  # like pooled post-ReLU activations: "auto" power normalisation applies
+        X = np.maximum(X, 0.0)
+    Xt, yt = X + 0.0, y
     arrays, est = fit_head(kind, X, y, random_state=0)
-    Z = (X - arrays.mean) / arrays.scale
+    assert arrays.power == (0.5 if non_negative else 1.0) == arrays.params["power"]
+    Z = (signed_power(X, arrays.power) - arrays.mean) / arrays.scale
     assert np.array_equal(arrays.predict_index(X), est.predict(Z))
     assert (arrays.predict_index(Xt) == yt).mean() > 0.8  # well above chance (≤ 0.5)
     if kind != "svm":
@@ -45,8 +49,8 @@ def test_shuffled_labels_do_not_generalise() -> None:
 
 def test_user_parameters_skip_cv_and_tiny_classes_fall_back() -> None:
     X, y = _blobs(2)
-    arrays, _ = fit_head("logreg", X, y, {"C": 0.5})
-    assert arrays.params == {"C": 0.5, "selected_by": "user"}
+    arrays, _ = fit_head("logreg", X, y, {"C": 0.5, "power": 1})
+    assert arrays.params == {"C": 0.5, "selected_by": "user", "power": 1.0}
     X1 = np.vstack([X[:5], X[-1:]])
     y1 = np.array([0, 0, 0, 0, 0, 1])
     arrays, _ = fit_head("logreg", X1, y1)
@@ -61,24 +65,53 @@ def test_bad_head_and_parameters() -> None:
         fit_head("logreg", X, y, {"c": 1.0})
     with pytest.raises(ConfigError, match="positive"):
         fit_head("svm", X, y, {"C": -1})
+    for bad in (0, 1.5, "sqrt", True):
+        with pytest.raises(ConfigError, match=r"power=.* must be 'auto' or a number in \(0, 1\]"):
+            fit_head("logreg", X, y, {"power": bad})
     X[0, 0] = np.nan
     with pytest.raises(ConfigError, match="NaN"):
         fit_head("logreg", X, y)
 
 
+def test_power_normalisation_auto_rule_and_choice() -> None:
+    X, y = _blobs(3)
+    assert X.min() < 0
+    signed, _ = fit_head("logreg", X, y, {"C": 1.0})
+    assert signed.power == 1.0 and "negative" in signed.params["power_selected_by"]
+    P = np.abs(X)
+    auto, _ = fit_head("logreg", P, y, {"C": 1.0})
+    assert auto.power == 0.5 and "non-negative" in auto.params["power_selected_by"]
+    # the head standardises the square roots: its mean is theirs, not the raw features'
+    assert np.allclose(auto.mean, np.sqrt(P).mean(axis=0))
+    forced, _ = fit_head("logreg", P, y, {"C": 1.0, "power": 1.0})
+    assert forced.power == 1.0 and "power_selected_by" not in forced.params
+    assert not np.allclose(forced.logits(P), auto.logits(P))
+    # signed: negative values keep their sign
+    assert np.array_equal(signed_power(np.array([[-4.0, 9.0]]), 0.5), np.array([[-2.0, 3.0]]))
+
+
 def test_arrays_round_trip_through_tensors() -> None:
     X, y = _blobs(3)
-    arrays, _ = fit_head("mlp", X, y, {"alpha": 0.1, "hidden": 16})
-    again = HeadArrays.from_tensors(arrays.meta(), arrays.to_tensors())
-    assert np.array_equal(again.logits(X), arrays.logits(X))
+    for features in (X, np.abs(X)):  # power 1 and 0.5
+        arrays, _ = fit_head("mlp", features, y, {"alpha": 0.1, "hidden": 16})
+        again = HeadArrays.from_tensors(arrays.meta(), arrays.to_tensors())
+        assert again.power == arrays.power
+        assert np.array_equal(again.logits(features), arrays.logits(features))
+    # a head saved before power normalisation existed (no "power" in its metadata) loads as power 1
+    old_meta = {k: v for k, v in arrays.meta().items() if k != "power"}
+    assert HeadArrays.from_tensors(old_meta, arrays.to_tensors()).power == 1.0
 
 
-def test_torch_module_matches_arrays() -> None:
+@pytest.mark.parametrize("non_negative", [False, True])
+def test_torch_module_matches_arrays(non_negative: bool) -> None:
     import torch
 
     X, y = _blobs(3)
+    if non_negative:
+        X = np.abs(X)
     for kind in ("logreg", "mlp", "svm"):
         arrays, _ = fit_head(kind, X, y, {"C": 1.0} if kind != "mlp" else {"alpha": 0.1})
+        assert arrays.power == (0.5 if non_negative else 1.0)
         with torch.no_grad():
             out = arrays.torch_module()(torch.tensor(X, dtype=torch.float32)).numpy()
         want = arrays.predict_proba(X) if arrays.probabilistic else arrays.logits(X)

@@ -13,6 +13,13 @@ Heads:
   probabilities.
 - ``mlp``: standardise + one hidden ReLU layer (``MLPClassifier``, early stopping); the L2 penalty
   ``alpha`` chosen by cross-validation.
+
+Before standardising, every head applies a *signed power normalisation* ``sign(x) |x|^power`` (Perronnin
+et al. 2010; the signed square root of bilinear CNNs, Lin et al. 2015). ``power="auto"`` (the default) is 0.5
+when every training feature is non-negative — average-pooled post-ReLU activations, such as the last layer of
+a CNN, whose heavy right tail a square root tames — and 1 (no change) otherwise (linear-bottleneck blocks,
+text encoders, word vectors). Measured on development splits drawn from the training sets only
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -32,15 +39,26 @@ for _k in HEAD_KINDS:
     HEADS.register(_k, _k)
 
 _PARAMS = {
-    "logreg": {"C", "max_iter", "Cs", "cv"},
-    "svm": {"C", "max_iter", "Cs", "cv"},
-    "mlp": {"alpha", "hidden", "max_iter", "alphas", "cv"},
+    "logreg": {"C", "max_iter", "Cs", "cv", "power"},
+    "svm": {"C", "max_iter", "Cs", "cv", "power"},
+    "mlp": {"alpha", "hidden", "max_iter", "alphas", "cv", "power"},
 }
+
+
+def signed_power(X: np.ndarray, power: float) -> np.ndarray:
+    """``sign(X) * |X| ** power`` (the identity for ``power == 1``)."""
+    X = np.asarray(X, dtype=np.float64)
+    return X if power == 1.0 else np.sign(X) * np.abs(X) ** power
+
+
+def auto_power(X: np.ndarray) -> float:
+    """0.5 for non-negative features (pooled post-ReLU activations), else 1."""
+    return 0.5 if float(np.min(X)) >= 0.0 else 1.0
 
 
 @dataclass
 class HeadArrays:
-    """Inference form of a fitted head: ``logits = dense_layers(((X - mean) / scale))``.
+    """Inference form of a fitted head: ``logits = dense_layers((signed_power(X, power) - mean) / scale)``.
 
     Hidden layers use ``activation``; the output layer gives one logit per class. ``probabilistic`` heads
     turn logits into probabilities with a softmax (binary heads are stored as logits ``[0, z]`` so the
@@ -55,6 +73,7 @@ class HeadArrays:
     activation: str = "relu"
     probabilistic: bool = True
     params: dict[str, Any] = field(default_factory=dict)
+    power: float = 1.0
 
     @property
     def n_classes(self) -> int:
@@ -65,7 +84,7 @@ class HeadArrays:
         return int(self.mean.shape[0])
 
     def logits(self, X: np.ndarray) -> np.ndarray:
-        h = (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
+        h = (signed_power(X, self.power) - self.mean) / self.scale
         for i, (W, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = h @ W.T + b
             if i < len(self.weights) - 1:
@@ -95,6 +114,7 @@ class HeadArrays:
             "probabilistic": self.probabilistic,
             "n_layers": len(self.weights),
             "params": self.params,
+            "power": self.power,
         }
 
     @classmethod
@@ -109,6 +129,7 @@ class HeadArrays:
             activation=meta.get("activation", "relu"),
             probabilistic=bool(meta.get("probabilistic", True)),
             params=dict(meta.get("params", {})),
+            power=float(meta.get("power", 1.0)),
         )
 
     def torch_module(self) -> Any:
@@ -129,8 +150,11 @@ class HeadArrays:
                     self.layers.append(lin)
                 self.activation = arrays.activation
                 self.probabilistic = arrays.probabilistic
+                self.power = float(arrays.power)
 
             def forward(self, x: torch.Tensor) -> torch.Tensor:
+                if self.power != 1.0:
+                    x = torch.sign(x) * torch.abs(x).pow(self.power)
                 h = (x - self.mean) * self.inv_scale
                 for i, lin in enumerate(self.layers):
                     h = lin(h)
@@ -184,6 +208,11 @@ def check_head_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any
     for name in ("C", "alpha"):
         if name in params and not (isinstance(params[name], (int, float)) and params[name] > 0):
             raise ConfigError(f"head parameter {name}={params[name]!r} must be a positive number")
+    if "power" in params:
+        p = params["power"]
+        if not (p == "auto" or (isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p <= 1)):
+            raise ConfigError(f"head parameter power={p!r} must be 'auto' or a number in (0, 1] "
+                              "(1 = no power normalisation, 0.5 = signed square root)")
     return params
 
 
@@ -199,7 +228,8 @@ def fit_head(
     """Train a head on ``features`` (N, D) and integer labels ``y_index`` in ``0..C-1``.
 
     Returns ``(arrays, estimator)``; ``arrays.params`` records the hyper-parameters used (the chosen ``C``
-    or ``alpha`` when cross-validation picked it).
+    or ``alpha`` when cross-validation picked it, and ``power``). The scikit-learn estimator is fitted on the
+    standardised, power-normalised features.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.preprocessing import StandardScaler
@@ -210,6 +240,9 @@ def fit_head(
     X = np.asarray(features, dtype=np.float64)
     if not np.isfinite(X).all():
         raise ConfigError("features contain NaN or infinity; check the inputs (an empty or corrupt item?)")
+    power_spec = params.pop("power", "auto")
+    power = auto_power(X) if power_spec == "auto" else float(power_spec)
+    X = signed_power(X, power)
     scaler = StandardScaler().fit(X)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     Z = (X - scaler.mean_) / scale
@@ -227,6 +260,11 @@ def fit_head(
         else:
             est, Ws, bs, chosen = _fit_mlp(Z, y_index, params, folds, random_state, n_jobs)
             arrays = HeadArrays(kind, scaler.mean_, scale, Ws, bs, activation="relu", params=chosen)
+    arrays.power = power
+    arrays.params["power"] = power
+    if power_spec == "auto":
+        arrays.params["power_selected_by"] = ("auto: features non-negative" if power != 1.0
+                                              else "auto: features take negative values")
     return arrays, est
 
 

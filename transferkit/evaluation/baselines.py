@@ -72,7 +72,8 @@ class RawPixelClassifier(ClassifierMixin, BaseEstimator):
         self.input_size_ = self._native_size(X)
         P, self.grey_ = self._pixels(X, self.input_size_, None)
         self.classes_, y_index = np.unique(np.asarray(y), return_inverse=True)
-        self.head_, _ = fit_head("logreg", P, y_index, random_state=self.random_state)
+        # the plain pixel baseline: no power normalisation (pixels are non-negative, "auto" would apply it)
+        self.head_, _ = fit_head("logreg", P, y_index, {"power": 1.0}, random_state=self.random_state)
         self.description_ = (
             f"logistic regression on {self.input_size_}×{self.input_size_} {'grey' if self.grey_ else 'RGB'} pixels "
             f"(C={self.head_.params['C']:g}, {self.head_.params['selected_by']})"

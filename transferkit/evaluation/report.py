@@ -343,7 +343,7 @@ def _model_card(model: Mapping[str, Any]) -> str:
             rows.append((name, _esc(model[key])))
     head = _text(model.get("head"))
     params = _mapping(model.get("head_params"))
-    shown = ", ".join(f"{_esc(k)} = {_esc(_param(v))}" for k, v in params.items() if k != "selected_by")
+    shown = ", ".join(f"{_esc(k)} = {_esc(_param(v))}" for k, v in params.items() if not k.endswith("selected_by"))
     if head:
         rows.append(("Head", _esc(head) + (f' <span class="muted">({shown})</span>' if shown else "")))
     elif shown:

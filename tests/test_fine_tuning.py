@@ -181,7 +181,29 @@ def test_augmentation_never_touches_validation_or_test_items(tiny_backbone: str,
     assert len(seen) == n
 
 
+def test_refit_head_is_a_logistic_regression_on_the_fine_tuned_features(tiny_backbone: str) -> None:
+    from transferkit.heads import fit_head
+
+    X, y = make_images(20)
+    refit = TransferClassifier(tiny_backbone, strategy="fine-tune", progress=False, **FAST).fit(X, y)
+    plain = TransferClassifier(tiny_backbone, strategy="fine-tune", progress=False,
+                               fine_tune_params={"refit_head": False}, **FAST).fit(X, y)
+    assert refit.network_.weights_id == plain.network_.weights_id  # same network: only the head differs
+    assert plain.head_.kind == "linear" and plain.head_.params["trained_by"] == "fine-tune"
+    assert refit.head_.kind == "logreg"
+    assert refit.head_.params["trained_by"] == "logistic regression refitted on the fine-tuned features"
+    # it is the feature-extraction head fitted on the fine-tuned features of every training item
+    _, y_index = np.unique(y, return_inverse=True)
+    F = refit.features(X)
+    want, _ = fit_head("logreg", F, y_index, random_state=0)
+    assert (want.params["C"], want.power) == (refit.head_.params["C"], refit.head_.power)
+    assert np.array_equal(want.predict_index(F), refit.head_.predict_index(F))
+    Xt, yt = make_images(15, seed=7)
+    assert refit.score(Xt, yt) >= 0.8  # chance is 1/3
+
+
 @pytest.mark.parametrize(("params", "message"), [
+    ({"fine_tune_params": {"refit_head": "yes"}}, r"refit_head='yes' is not allowed"),
     ({"unfreeze": "top-3"}, r"TransferClassifier: unfreeze='top-3' is not allowed; tiny-cnn has 2 blocks: use top-1 … "
                             r"top-2, all or none"),
     ({"unfreeze": "top"}, r"unfreeze='top' is not allowed.*expected 'top-N' \(N >= 1\), 'all' or 'none'"),

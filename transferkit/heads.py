@@ -53,7 +53,7 @@ def signed_power(X: np.ndarray, power: float) -> np.ndarray:
 
 def auto_power(X: np.ndarray) -> float:
     """0.5 for non-negative features (pooled post-ReLU activations), else 1."""
-    return 0.5 if float(np.min(X)) >= 0.0 else 1.0
+    return 0.5 if X.size and float(np.min(X)) >= 0.0 else 1.0
 
 
 @dataclass

@@ -14,6 +14,12 @@ started, not toward zero), label smoothing, early stopping on a stratified valid
 the training data (the best epoch's weights are kept), and on-the-fly augmentation of training images
 (:mod:`transferkit.data.augment`).
 
+After stage 2, ``refit_head`` (on by default) replaces the trained linear layer with the library's
+feature-extraction head (:func:`~transferkit.heads.fit_head`: logistic regression, ``C`` by cross-validation,
+power normalisation) fitted on the fine-tuned network's features of every training item, unaugmented and
+including the validation items: a clean linear probe on the adapted features. On a Fashion-MNIST
+development split it added 0.4–4 points (docs/benchmarks.md).
+
 Everything runs through the one training loop (:mod:`transferkit.training`). The result is a copy of the
 backbone with fine-tuned weights plus the head as :class:`~transferkit.heads.HeadArrays`, so prediction,
 caching, saving and ONNX export reuse the feature-extraction machinery unchanged.
@@ -98,6 +104,9 @@ class FineTuneConfig:
     for one pass at 0.03 times ``lr``. SetFit uses 20 rounds. Off by default: on Rotten Tomatoes with 8
     snippets per class it added 2 points on the development pool and nothing on the benchmark draws, at
     twice the time (docs/benchmarks.md).
+
+    ``refit_head``: after the two stages, refit the head as a cross-validated logistic regression on the
+    fine-tuned features of every training item (see the module docstring).
     """
 
     epochs: int | None = None
@@ -118,6 +127,7 @@ class FineTuneConfig:
     warmup: float = 0.1
     batch_size: int | None = None
     contrastive: int = 0
+    refit_head: bool = True
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +159,7 @@ CONFIG_RULES: dict[str, Rule] = {
     "warmup": float_range(0.0, 1.0, hi_open=True),
     "batch_size": int_range(1, None, allow_none=True),
     "contrastive": int_range(0, 1000),
+    "refit_head": instance_of(bool),
     "seed": int_range(0, None),
 }
 
@@ -170,7 +181,7 @@ def check_config(config: FineTuneConfig, backbone: BackboneConfig, owner: str = 
 
 #: the options ``fine_tune_params`` / ``--fine-tune-param`` may set (the others have their own parameters)
 EXTRA_PARAMS = ("dropout", "weight_decay", "l2sp", "label_smoothing", "patience", "validation_fraction",
-                "layer_decay", "gradual", "train_bn", "lr_ratio", "warmup", "contrastive")
+                "layer_decay", "gradual", "train_bn", "lr_ratio", "warmup", "contrastive", "refit_head")
 
 
 def fine_tune_config(owner: str, backbone: BackboneConfig, params: dict[str, Any] | None = None,
@@ -549,8 +560,9 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
             "val": (ItemBatches(f_val, y_index[va], stack_batch, batch_size=max(batch_size, 64), shuffle=False)
                     if f_val is not None else None),
         }
+    every = ItemBatches(inputs, y_index, collate, batch_size=64, shuffle=False)
     return {"backbone": trainable, "net": net, "task": task, "blocks": blocks, "n_unfreeze": n_unfreeze,
-            "train": train, "val": val, "n_train": len(tr), "n_val": len(va), "batch_size": batch_size,
+            "train": train, "val": val, "every": every, "n_train": len(tr), "n_val": len(va), "batch_size": batch_size,
             "layer": layer, "dim": dim, "head_stage": head_stage}
 
 
@@ -595,7 +607,21 @@ def fine_tune(
     result = train_network(s, stages, config, n_classes, [freeze, *callbacks], fingerprint=fingerprint,
                            checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
     result.history["contrastive"] = contrastive
+    if config.refit_head and len(np.unique(y_index)) == n_classes:
+        result.head = refit_head(s["net"], s["every"], y_index, config.seed)
     return result
+
+
+def refit_head(net: ClassifierNet, every: ItemBatches, y_index: np.ndarray, seed: int) -> HeadArrays:
+    """The feature-extraction head (:func:`~transferkit.heads.fit_head`, logistic regression) fitted on the
+    fine-tuned network's features of every training item, unaugmented (every class must be present)."""
+    from ..heads import fit_head
+
+    with torch.inference_mode():
+        features = frozen_features(net.features, every).double().numpy()
+    head, _ = fit_head("logreg", features, np.asarray(y_index, dtype=np.int64), random_state=seed)
+    head.params["trained_by"] = "logistic regression refitted on the fine-tuned features"
+    return head
 
 
 def train_network(s: dict[str, Any], stages: Sequence[Stage], config: FineTuneConfig, n_classes: int,

@@ -102,7 +102,7 @@ def arm_ft(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.ndarray, see
     h = clf.history_
     return {"accuracy": float(clf.score(Xte, yte)),
             "epochs_run": {s["name"]: s["epochs_run"] for s in h["stages"]}, "n_val": h["n_val"],
-            "contrastive": h.get("contrastive")}
+            "contrastive": h.get("contrastive"), "head_params": clf.head_.params}
 
 
 def arm_ft_contrastive(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.ndarray, seed: int,

@@ -18,7 +18,7 @@ After stage 2, ``refit_head`` (on by default) replaces the trained linear layer 
 feature-extraction head (:func:`~transferkit.heads.fit_head`: logistic regression, ``C`` by cross-validation,
 power normalisation) fitted on the fine-tuned network's features of every training item, unaugmented and
 including the validation items: a clean linear probe on the adapted features. On a Fashion-MNIST
-development split it added 0.4–4 points (docs/benchmarks.md).
+development split it added 0.4–4 points, on the benchmarks 0–2 (docs/benchmarks.md).
 
 Everything runs through the one training loop (:mod:`transferkit.training`). The result is a copy of the
 backbone with fine-tuned weights plus the head as :class:`~transferkit.heads.HeadArrays`, so prediction,

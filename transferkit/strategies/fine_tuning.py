@@ -617,8 +617,7 @@ def refit_head(net: ClassifierNet, every: ItemBatches, y_index: np.ndarray, seed
     fine-tuned network's features of every training item, unaugmented (every class must be present)."""
     from ..heads import fit_head
 
-    with torch.inference_mode():
-        features = frozen_features(net.features, every).double().numpy()
+    features = frozen_features(net.features, every).double().numpy()
     head, _ = fit_head("logreg", features, np.asarray(y_index, dtype=np.int64), random_state=seed)
     head.params["trained_by"] = "logistic regression refitted on the fine-tuned features"
     return head

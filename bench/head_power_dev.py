@@ -58,11 +58,11 @@ def main() -> None:
     args = p.parse_args()
 
     from transferkit.extraction import Extractor
-    from transferkit.heads import fit_head
+    from transferkit.heads import auto_power, fit_head
 
     def score(kind, A, ya, B, yb, power, seed):
         head, _ = fit_head(kind, A, ya, {"power": power}, random_state=seed)
-        return float(np.mean(head.predict_index(B) == yb)), head.power
+        return float(np.mean(head.predict_index(B) == yb))
 
     rows = []
     with own_cache_dir(args.cache_dir, "headpower"):
@@ -73,14 +73,15 @@ def main() -> None:
                         ex = Extractor(backbone, layer, show_progress=False)
                         A, B = ex.extract(Xtr), ex.extract(Xsc)
                         for kind in args.heads.split(","):
-                            plain, _ = score(kind, A, ytr, B, ysc, 1.0, seed)
-                            auto, power = score(kind, A, ytr, B, ysc, "auto", seed)
+                            plain = score(kind, A, ytr, B, ysc, 1.0, seed)
+                            power = auto_power(A)  # what "auto" picks; when it is 1 the fit is the one above
+                            auto = plain if power == 1.0 else score(kind, A, ytr, B, ysc, "auto", seed)
                             row = {"dataset": name, "draw": seed, "backbone": backbone, "layer": layer,
                                    "head": kind, "non_negative": bool(A.min() >= 0), "auto_power": power,
                                    "power_1": round(plain, 4), "auto": round(auto, 4),
                                    "gain_points": round(100 * (auto - plain), 2)}
                             if power == 1.0:
-                                row["forced_0.5"] = round(score(kind, A, ytr, B, ysc, 0.5, seed)[0], 4)
+                                row["forced_0.5"] = round(score(kind, A, ytr, B, ysc, 0.5, seed), 4)
                             rows.append(row)
                             print(json.dumps(row), file=sys.stderr, flush=True)
     applied = [r["gain_points"] for r in rows if r["auto_power"] != 1.0]

@@ -13,6 +13,7 @@ from transferkit.evaluation.verdict import (
     NONE,
     POSITIVE,
     bootstrap_gain,
+    strongest_baseline,
     transfer_verdict,
     verdict_from_seed_gains,
 )
@@ -45,6 +46,14 @@ def test_verdicts() -> None:
     v = transfer_verdict(*_preds(2000, 0.6, 0.8), baseline_name="raw-pixel logistic regression")
     assert "negative transfer" in v["explanation"] and any("layer" in s for s in v["next_steps"])
     assert v["ci_low"] <= v["gain"] <= v["ci_high"] < 0
+
+
+def test_verdict_baseline_is_the_strongest_from_scratch_model() -> None:
+    y, good, weak = _preds(500, 0.9, 0.3)
+    assert strongest_baseline(y, [weak, good]) == 1 and strongest_baseline(y, [good, weak]) == 0
+    assert strongest_baseline(y, [good, good.copy()]) == 0  # a tie keeps the first
+    with pytest.raises(ValueError, match="no baseline"):
+        strongest_baseline(y, [])
 
 
 def test_bootstrap_interval_covers_the_truth() -> None:

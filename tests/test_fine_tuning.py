@@ -450,13 +450,21 @@ def test_cli_fit_fine_tune_writes_history_comparison_and_learning_curves(tiny_ba
                                                      "report.html", "results.json"]
     results = json.loads((out / "results.json").read_text())
     assert results["model"]["strategy"] == "fine-tune"
-    assert results["baseline"]["name"] == "from-scratch small CNN"
+    assert results["model"]["head"] == "logreg, refitted"  # refit_head is on by default
+    # the verdict is against the stronger from-scratch model; both are in the comparison
+    scratch = {r["backbone"]: r["accuracy"] for r in results["comparison"] if r["strategy"] == "from scratch"}
+    assert sorted(scratch) == sorted(results["baseline"]["candidates"]) == ["from-scratch small CNN",
+                                                                            "raw-pixel logistic regression"]
+    assert results["baseline"]["metrics"]["accuracy"] == max(scratch.values())
+    assert results["baseline"]["name"] == max(scratch, key=lambda k: (scratch[k], k == "from-scratch small CNN"))
+    assert results["verdict"]["gain"] == pytest.approx(results["metrics"]["accuracy"] - max(scratch.values()))
     h = results["history"]
     assert h["stage_boundary"] == 4 and {e["stage"] for e in h["epochs"]} == {1, 2}
     assert {"train_loss", "train_acc", "lr", "time_s"} <= set(h["epochs"][0])  # 8 items per class: no validation split
     strategies = [(r["strategy"], r["backbone"]) for r in results["comparison"]]
-    assert strategies == [("fine-tune", tiny_backbone), ("from scratch", "from-scratch small CNN"),
-                          ("feature-extraction", tiny_backbone), ("from scratch", "raw-pixel logistic regression")]
+    weaker = ({"from-scratch small CNN", "raw-pixel logistic regression"} - {results["baseline"]["name"]}).pop()
+    assert strategies == [("fine-tune", tiny_backbone), ("from scratch", results["baseline"]["name"]),
+                          ("feature-extraction", tiny_backbone), ("from scratch", weaker)]
     html = (out / "report.html").read_text()
     assert "Learning curves" in html and "Strategies compared" in html
     code, stdout, _ = _cli("predict", out, image_folder, "--no-progress")

@@ -16,6 +16,7 @@ from transferkit.evaluation.verdict import (
     strongest_baseline,
     transfer_verdict,
     verdict_from_seed_gains,
+    verdict_metric,
 )
 
 
@@ -52,8 +53,32 @@ def test_verdict_baseline_is_the_strongest_from_scratch_model() -> None:
     y, good, weak = _preds(500, 0.9, 0.3)
     assert strongest_baseline(y, [weak, good]) == 1 and strongest_baseline(y, [good, weak]) == 0
     assert strongest_baseline(y, [good, good.copy()]) == 0  # a tie keeps the first
+    y = np.array([0] * 90 + [1] * 10)
+    majority, balanced = np.zeros(100, int), np.r_[np.zeros(80, int), np.ones(20, int)]  # acc 0.9 vs 0.9, bal 0.5 vs 0.94
+    assert strongest_baseline(y, [majority, balanced]) == 1 and strongest_baseline(y, [majority, balanced], "accuracy") == 0
     with pytest.raises(ValueError, match="no baseline"):
         strongest_baseline(y, [])
+
+
+def test_imbalanced_test_set_gets_a_balanced_accuracy_verdict() -> None:
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    y = np.array(["a"] * 300 + ["b"] * 30 + ["c"] * 20)
+    labels = np.array(["a", "b", "c"])
+    finds_rare = np.where(rng.random(y.size) < 0.8, y, labels[(np.searchsorted(labels, y) + 1) % 3])
+    majority = np.full(y.size, "a")
+    gain, lo, hi = bootstrap_gain(finds_rare == y, majority == y, classes=y, n_resamples=500)
+    assert gain == pytest.approx(balanced_accuracy_score(y, finds_rare) - balanced_accuracy_score(y, majority))
+    assert 0 < lo < gain < hi
+    # accuracy rewards always answering the majority class; balanced accuracy does not
+    assert transfer_verdict(y, finds_rare, majority, metric="accuracy")["verdict"] == NEGATIVE
+    v = transfer_verdict(y, finds_rare, majority)
+    assert v["metric"] == "recall_macro" and v["verdict"] == POSITIVE and "balanced accuracy" in v["explanation"]
+    assert verdict_metric(y) == "recall_macro" and verdict_metric(y[:330], "accuracy") == "accuracy"
+    assert verdict_metric(np.array([0] * 30 + [1] * 16)) == "accuracy"  # below 2:1 plain accuracy stays
+    with pytest.raises(ValueError, match="verdict metric 'f1' is not one of auto, accuracy, recall_macro"):
+        verdict_metric(y, "f1")
 
 
 def test_bootstrap_interval_covers_the_truth() -> None:

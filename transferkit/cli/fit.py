@@ -47,7 +47,8 @@ def _print_summary(results: dict[str, Any], out: Path) -> None:
     console.print(table)
     v = results["verdict"]
     colour = {"positive transfer": "green", "negative transfer": "red"}.get(v["verdict"], "yellow")
-    console.print(f"verdict: [bold {colour}]{v['verdict']}[/] — gain {100 * v['gain']:+.1f} points "
+    metric = "" if v.get("metric", "accuracy") == "accuracy" else " of balanced accuracy (imbalanced classes)"
+    console.print(f"verdict: [bold {colour}]{v['verdict']}[/] — gain {100 * v['gain']:+.1f} points{metric} "
                   f"(95% CI {100 * v['ci_low']:+.1f} to {100 * v['ci_high']:+.1f})")
     console.print(f"model:   {out}/model.json\nresults: {out}/results.json\nreport:  {out}/report.html")
 

@@ -54,7 +54,7 @@ _METRIC_WORDS = {
     "accuracy": "accuracy",
     "f1_macro": "macro F1",
     "precision_macro": "macro precision",
-    "recall_macro": "macro recall",
+    "recall_macro": "balanced accuracy (macro recall)",
     "balanced_accuracy": "balanced accuracy",
 }
 _VERDICT_CLASS = {

@@ -123,7 +123,10 @@ class WordVectorBackbone(Backbone):
         self.config = config
         self.vocab = vocab
         self.weights_id = weights_id
-        self.model = MeanWordVectors(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))).eval()
+        table = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not table.flags.writeable:  # a read-only (memory-mapped) table: torch needs its own writable copy
+            table = table.copy()
+        self.model = MeanWordVectors(torch.from_numpy(table)).eval()
 
     def preprocessing(self) -> dict[str, Any]:
         return {"tokenizer": "lowercase-words", "pattern": _WORD.pattern, "pooling": "mean", "vocab": len(self.vocab)}

@@ -81,3 +81,32 @@ def test_corrupt_and_missing_image_files_name_the_file(tmp_path: Path) -> None:
         read_image(tmp_path / "gone.png")
     with pytest.raises(ImageReadError, match="gone.png"):
         ImagePaths([tmp_path / "gone.png"]).content_hash(0)
+
+
+def test_large_jpeg_decodes_at_reduced_scale_never_below_the_size(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    smooth = np.kron(rng.integers(0, 256, (24, 32, 3)), np.ones((32, 32, 1))).astype(np.uint8)  # 768×1024
+    Image.fromarray(smooth).save(tmp_path / "big.jpg", quality=92)
+    Image.fromarray(smooth).save(tmp_path / "big.png")
+    full = read_image(tmp_path / "big.jpg")
+    assert full.size == (1024, 768)
+    # decoded sizes keep at least twice min_size on both sides
+    assert read_image(tmp_path / "big.jpg", min_size=90).size == (256, 192)  # 1/4: 1/8 would give 96 < 180
+    assert read_image(tmp_path / "big.jpg", min_size=150).size == (512, 384)  # 1/2
+    assert read_image(tmp_path / "big.jpg", min_size=224).size == (1024, 768)  # 1/2 would give 384 < 448
+    assert read_image(tmp_path / "big.png", min_size=90).size == (1024, 768)  # only JPEG has DCT scaling
+    paths = ImagePaths([tmp_path / "big.jpg"])
+    assert paths.pixel_size(0) == (1024, 768) and paths.load_sized(0, 150).size == (512, 384)
+    assert ImageArray(smooth[None]).load_sized(0, 90).size == (1024, 768)
+    # what the consumer does next, resizing to the size it asked for: the two decodes nearly agree
+    for size in (90, 96, 150):
+        target = (round(1024 * size / 768), size)
+        resized_full = np.asarray(full.resize(target, Image.Resampling.BILINEAR), dtype=np.int16)
+        reduced = paths.load_sized(0, size).resize(target, Image.Resampling.BILINEAR)
+        assert np.abs(resized_full - np.asarray(reduced, dtype=np.int16)).mean() < 1.5
+
+
+def test_pixel_size_reads_the_header_and_names_a_broken_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ImageReadError, match="bad.png"):
+        ImagePaths([tmp_path / "bad.png"]).pixel_size(0)

@@ -82,6 +82,7 @@ def preprocessing_spec(config: BackboneConfig, image_size: int | None) -> dict[s
             "interpolation": config.interpolation,
             "mean": list(config.mean or (0.0, 0.0, 0.0)),
             "std": list(config.std or (1.0, 1.0, 1.0)),
+            "jpeg": "dct-scaled decode",  # large JPEG files decode at a reduced scale (read_image's min_size)
         }
     if config.family == "word_vectors":
         return {"tokenizer": "lowercase-words", "pooling": "mean"}
@@ -307,8 +308,10 @@ class Extractor:
         batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         feats = np.zeros((len(chunk), self.feature_dim), dtype=np.float32)
 
+        size = getattr(backbone, "image_size", None)
+
         def prepare(batch: list[int]) -> dict[str, np.ndarray]:
-            return backbone.collate([backbone.prepare_item(items.load(chunk[j])) for j in batch])
+            return backbone.collate([backbone.prepare_item(items.load_sized(chunk[j], size)) for j in batch])
 
         for batch, inputs in zip(batches, _prefetch(prepare, batches, self.num_workers), strict=True):
             feats[batch] = run(inputs)

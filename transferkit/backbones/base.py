@@ -120,6 +120,7 @@ class ImageBackbone(Backbone):
             "mean": list(self.config.mean or (0.0, 0.0, 0.0)),
             "std": list(self.config.std or (1.0, 1.0, 1.0)),
             "input": "uint8 NHWC RGB",
+            "jpeg": "dct-scaled decode",
         }
 
     def prepare_item(self, item: Image.Image) -> np.ndarray:

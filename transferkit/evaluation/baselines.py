@@ -39,7 +39,7 @@ class RawPixelClassifier(ClassifierMixin, BaseEstimator):
         rows = []
         all_grey = True
         for i in range(len(items)):
-            img = items.load(i)
+            img = items.load_sized(i, size)
             w, h = img.size
             if (w, h) != (size, size):
                 scale = size / min(w, h)
@@ -61,8 +61,7 @@ class RawPixelClassifier(ClassifierMixin, BaseEstimator):
         items = as_items(X, "image")
         sizes = set()
         for i in range(min(len(items), 256)):
-            img = items[i]
-            sizes.add(img.size)
+            sizes.add(items.pixel_size(i))
             if len(sizes) > 1:
                 return self.size
         (w, h), = sizes

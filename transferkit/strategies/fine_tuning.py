@@ -366,7 +366,8 @@ def prepare_inputs(backbone: Backbone, X: Any) -> tuple[Any, Callable[[list[Any]
     items = as_items(X, backbone.modality)
     if isinstance(backbone, ImageBackbone):
         with ThreadPoolExecutor(max_workers=2) as pool:
-            arrays = list(pool.map(lambda i: backbone.prepare_item(items.load(i)), range(len(items))))
+            size = backbone.image_size
+            arrays = list(pool.map(lambda i: backbone.prepare_item(items.load_sized(i, size)), range(len(items))))
         pixels = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, 1, 1, 3), dtype=torch.uint8)
         return pixels, stack_batch
     assert isinstance(backbone, TextEncoderBackbone)

@@ -28,7 +28,7 @@ MAX_NATIVE_SIZE = 64
 
 def _native_size(X: Any) -> int:
     items = as_items(X, "image")
-    sizes = {items[i].size for i in range(min(len(items), 256))}
+    sizes = {items.pixel_size(i) for i in range(min(len(items), 256))}
     if len(sizes) == 1:
         ((w, h),) = sizes
         if w == h and w <= MAX_NATIVE_SIZE:

@@ -181,10 +181,13 @@ def noise_ceiling(correct: np.ndarray, n_boot: int = 500, seed: int = 0) -> dict
 
 def explored_scores(F: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Variants tried while choosing the default score (not in the library): LogME on standardised
-    features, and the ridge probe scored by its leave-one-out squared error (PRESS) instead of accuracy."""
+    features, the ridge probe scored by its leave-one-out squared error (PRESS) instead of accuracy, and
+    ridge LOO accuracy on the features as the heads see them (``power="auto"``: the signed square root of
+    non-negative features)."""
     from threadpoolctl import threadpool_limits
 
-    from transferkit.selection import logme_score
+    from transferkit.heads import auto_power, signed_power
+    from transferkit.selection import logme_score, ridge_loo_accuracy
     from transferkit.selection._checks import encode_labels
     from transferkit.selection._spectral import class_sums
     from transferkit.selection.ridge import RELATIVE_ALPHAS, _left_spectrum, standardise
@@ -203,7 +206,10 @@ def explored_scores(F: np.ndarray, y: np.ndarray) -> dict[str, float]:
             fitted = Y.mean(axis=0) + U @ (shrink[:, None] * UtY)
             h = 1.0 / n + (U**2) @ shrink
             press.append(-float(np.mean(np.sum(((Y - fitted) / (1.0 - h)[:, None]) ** 2, axis=1))))
-        return {"logme_standardised": logme_score(Z, codes), "ridge_loo_press": max(press)}
+        F64 = np.asarray(F, dtype=np.float64)
+        powered = ridge_loo_accuracy(signed_power(F64, auto_power(F64)), codes)
+        return {"logme_standardised": logme_score(Z, codes), "ridge_loo_press": max(press),
+                "ridge_loo_power": powered}
 
 
 def kendall(scores: list[float | None], target: list[float]) -> dict[str, Any]:
@@ -293,7 +299,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         vals = [row["explored"][s] for row in rows]
         below = [vals[i] < vals[j] for i, row in enumerate(rows) if row["control"]
                  for j, x in enumerate(rows) if not x["control"] and (x["backbone"], x["layer"]) == (row["backbone"], row["layer"])]
-        explored[s] = {"tau": kendall(vals, target)["tau"], "controls_below": f"{sum(below)}/{len(below)}"}
+        explored[s] = {"tau": kendall(vals, target)["tau"], "controls_below": f"{sum(below)}/{len(below)}",
+                       "tau_vs_fit_head": kendall(vals, [row["fit_head_test_accuracy"] for row in rows])["tau"]}
     controls = {}
     for s in SCORES:
         pairs = []

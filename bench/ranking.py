@@ -182,11 +182,10 @@ def noise_ceiling(correct: np.ndarray, n_boot: int = 500, seed: int = 0) -> dict
 def explored_scores(F: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Variants tried while choosing the default score (not in the library): LogME on standardised
     features, the ridge probe scored by its leave-one-out squared error (PRESS) instead of accuracy, and
-    ridge LOO accuracy on the features as the heads see them (``power="auto"``: the signed square root of
-    non-negative features)."""
+    ridge LOO accuracy on the features as they come (``ridge_loo_no_power``: the default before it took the
+    heads' ``power="auto"``)."""
     from threadpoolctl import threadpool_limits
 
-    from transferkit.heads import auto_power, signed_power
     from transferkit.selection import logme_score, ridge_loo_accuracy
     from transferkit.selection._checks import encode_labels
     from transferkit.selection._spectral import class_sums
@@ -206,10 +205,8 @@ def explored_scores(F: np.ndarray, y: np.ndarray) -> dict[str, float]:
             fitted = Y.mean(axis=0) + U @ (shrink[:, None] * UtY)
             h = 1.0 / n + (U**2) @ shrink
             press.append(-float(np.mean(np.sum(((Y - fitted) / (1.0 - h)[:, None]) ** 2, axis=1))))
-        F64 = np.asarray(F, dtype=np.float64)
-        powered = ridge_loo_accuracy(signed_power(F64, auto_power(F64)), codes)
         return {"logme_standardised": logme_score(Z, codes), "ridge_loo_press": max(press),
-                "ridge_loo_power": powered}
+                "ridge_loo_no_power": ridge_loo_accuracy(np.asarray(F, dtype=np.float64), codes)}
 
 
 def kendall(scores: list[float | None], target: list[float]) -> dict[str, Any]:

@@ -309,6 +309,21 @@ def test_ridge_loo_is_invariant_to_rescaling_each_feature():
         ridge_loo_accuracy(np.ones((10, 3)), np.arange(10) % 2)
 
 
+def test_ridge_loo_scores_the_features_as_the_heads_see_them():
+    """The registered score applies the heads' power="auto": the signed square root of non-negative
+    features (skewed, like pooled ReLU activations), and nothing to signed ones."""
+    X, y = make_features(*TALL_MULTI, signal=0.5)
+    skewed = np.exp(X)  # non-negative, heavy-tailed
+    rooted = ridge_loo_accuracy(np.sqrt(skewed), y)
+    assert rooted != ridge_loo_accuracy(skewed, y)  # the transform matters on this input (0.84 vs 0.715)
+    assert ridge_loo_accuracy(skewed, y, power=0.5) == ridge_loo_accuracy(skewed, y, power="auto") == rooted
+    assert compute_score("ridge_loo", skewed, y) == rooted
+    assert compute_score("ridge_loo", X, y) == ridge_loo_accuracy(X, y)  # signed features: unchanged
+    for bad in (0.0, 1.5, "sqrt"):
+        with pytest.raises(DataError, match="pass a number in"):
+            ridge_loo_accuracy(X, y, power=bad)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Sanity: inputs that carry the labels beat inputs that do not
 

@@ -7,8 +7,9 @@ Every score is a pure function of arrays that returns a float; higher is better 
 - ``nce``: :func:`nce_score` (source_probs, labels); Tran et al., ICCV 2019.
 - ``hscore``: :func:`h_score` (features, labels), H-score with Ledoit-Wolf shrinkage; Ibrahim et al. 2022.
 - ``hscore_raw``: :func:`h_score_raw` (features, labels), the original H-score; Bao et al., ICIP 2019.
-- ``ridge_loo``: :func:`ridge_loo_accuracy` (features, labels), leave-one-out accuracy of a ridge
-  classifier on standardised features, in closed form: a cheap linear probe.
+- ``ridge_loo``: :func:`ridge_loo_accuracy` (features, labels, ``power="auto"``), leave-one-out accuracy
+  of a ridge classifier on the features as the heads see them (the signed square root of non-negative
+  features), standardised, in closed form: a cheap linear probe.
 - ``linear_probe``: :func:`linear_probe_accuracy` (features, labels), cross-validated logistic regression
   accuracy: the costly ground-truth proxy the others try to predict.
 
@@ -31,6 +32,11 @@ from .linear_probe import linear_probe_accuracy
 from .logme import logme_score
 from .nce import nce_score
 from .ridge import ridge_loo_accuracy
+
+
+def ridge_loo_as_heads_see(features: Any, labels: Any) -> float:
+    """:func:`ridge_loo_accuracy` with ``power="auto"``: the registered ``ridge_loo`` score."""
+    return ridge_loo_accuracy(features, labels, power="auto")
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,8 @@ for _info in (
     ScoreInfo("nce", nce_score, True, True, "cheap", "negative conditional entropy H(target | source argmax)"),
     ScoreInfo("hscore", h_score, False, True, "cheap", "H-score with Ledoit-Wolf shrinkage of the covariance"),
     ScoreInfo("hscore_raw", h_score_raw, False, True, "cheap", "H-score without shrinkage (unreliable if N <~ D)"),
-    ScoreInfo("ridge_loo", ridge_loo_accuracy, False, True, "cheap",
-              "leave-one-out accuracy of a ridge classifier on standardised features (closed form)"),
+    ScoreInfo("ridge_loo", ridge_loo_as_heads_see, False, True, "cheap",
+              "leave-one-out accuracy of a ridge classifier on the features as the heads see them (closed form)"),
     ScoreInfo("linear_probe", linear_probe_accuracy, False, True, "costly", "cross-validated logistic-regression accuracy"),
 ):
     SCORE_REGISTRY.register(_info.name, _info)

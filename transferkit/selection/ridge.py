@@ -15,7 +15,11 @@ cost of one spectral decomposition, as ``sklearn.linear_model.RidgeClassifierCV`
    1e-4 to 1e2 (13 values, log-spaced).
 
 It is the ``gcv_mode`` of scikit-learn's ``RidgeClassifierCV(alphas=..., scoring="accuracy")`` on
-standardised features written out (a test checks the two agree). Using the best ``alpha`` is slightly
+standardised features written out (a test checks the two agree). With ``power="auto"`` (what the registered
+``ridge_loo`` score and so ``transferkit rank`` use) the features are first transformed as the heads of
+:mod:`transferkit.heads` transform them, the signed square root when every feature is non-negative, so the
+score judges the features the trained head will see; on ``bench/ranking.py`` this put every random-init
+control below its pretrained twin (15 of 15, against 13 of 15 without it) at an unchanged mean Kendall tau. Using the best ``alpha`` is slightly
 optimistic in absolute terms, equally so for every candidate, so rankings are not affected. Unlike LogME,
 the score is invariant to rescaling each feature separately (it standardises) and is an accuracy, the
 quantity a user will look at after training.
@@ -35,14 +39,23 @@ from ._spectral import class_sums
 RELATIVE_ALPHAS: tuple[float, ...] = tuple(float(x) for x in np.logspace(-4, 2, 13))
 
 
-def ridge_loo_accuracy(features: Any, labels: Any, *, relative_alphas: tuple[float, ...] = RELATIVE_ALPHAS) -> float:
+def ridge_loo_accuracy(features: Any, labels: Any, *, relative_alphas: tuple[float, ...] = RELATIVE_ALPHAS,
+                       power: float | str = 1.0) -> float:
     """Best leave-one-out accuracy of a ridge classifier on standardised ``features`` (N, D) for ``labels`` (N,).
 
-    ``relative_alphas`` are the ridge penalties divided by N. Needs at least 3 items. Returns the accuracy
-    in [0, 1]; higher is better. Cost: one Gram matrix and eigendecomposition of size min(N, D), then
-    O(N k C) per penalty (k = rank of the features).
+    ``relative_alphas`` are the ridge penalties divided by N. ``power``: features become
+    ``sign(x) * |x| ** power`` first (1: unchanged; ``"auto"``: 0.5 when every feature is non-negative, as
+    the heads do). Needs at least 3 items. Returns the accuracy in [0, 1]; higher is better. Cost: one Gram
+    matrix and eigendecomposition of size min(N, D), then O(N k C) per penalty (k = rank of the features).
     """
+    from ..heads import auto_power, signed_power
+
     X = check_features(features)
+    if power == "auto":
+        power = auto_power(X)
+    if isinstance(power, str) or not 0.0 < float(power) <= 1.0:
+        raise DataError(f"power={power!r}; pass a number in (0, 1] or 'auto'")
+    X = signed_power(X, float(power))
     codes, classes = encode_labels(labels, X.shape[0])
     n = X.shape[0]
     if n < 3:

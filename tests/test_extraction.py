@@ -108,29 +108,27 @@ def test_paths_and_arrays_give_the_same_features(tiny_backbone: str, tmp_path) -
     assert np.max(np.abs(e.extract(paths) - e.extract(X))) <= 1e-6
 
 
-@pytest.mark.parametrize("shape", [(9, 13), (40, 30), (16, 16)])
-def test_grey_images_resize_as_one_channel_to_the_same_bytes(tiny_backbone: str, shape) -> None:
-    """The grey fast path (resample one channel, repeat it) gives exactly the RGB path's pixels; colour
-    images take the RGB path."""
+@pytest.mark.parametrize("shape", [(9, 13), (40, 30), (16, 16), (23, 40), (50, 21)])
+def test_resize_equals_torchvision_and_grey_images_resize_as_one_channel(tiny_backbone: str, shape) -> None:
+    """Images are resized and cropped exactly as torchvision's Resize(S) + CenterCrop(S) do (long side rounded
+    down, crop offsets rounded); the grey fast path (resample one channel, repeat it) gives the same bytes."""
     from PIL import Image
+    from torchvision.transforms import CenterCrop, InterpolationMode, Resize
 
     from transferkit.backbones import load_backbone
-    from transferkit.backbones.base import _PIL_FILTERS
 
     backbone = load_backbone(tiny_backbone, image_size=24)
+    torchvision_pipeline = [Resize(24, interpolation=InterpolationMode(backbone.config.interpolation)), CenterCrop(24)]
     rng = np.random.default_rng(0)
     grey = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).convert("RGB")
     colour = Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
     for img in (grey, colour):
-        h, w = shape
-        scale = 24 / min(w, h)
-        nw, nh = max(24, round(w * scale)), max(24, round(h * scale))
-        ref = img.resize((nw, nh), _PIL_FILTERS[backbone.config.interpolation]) if (nw, nh) != (w, h) else img
-        left, top = (nw - 24) // 2, (nh - 24) // 2
-        want = np.asarray(ref.crop((left, top, left + 24, top + 24)))
+        want = img
+        for step in torchvision_pipeline:
+            want = step(want)
         got = backbone.prepare_item(img)
         assert got.dtype == np.uint8 and got.shape == (24, 24, 3)
-        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, np.asarray(want))
 
 
 def test_hflip_tta_averages_each_image_with_its_mirror_in_both_engines(tiny_backbone: str, tiny_images,

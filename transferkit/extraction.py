@@ -78,7 +78,7 @@ def preprocessing_spec(config: BackboneConfig, image_size: int | None) -> dict[s
     if config.modality == "image":
         return {
             "size": int(image_size or config.input_size or 224),
-            "resize": "shorter-side+center-crop",
+            "resize": "shorter-side+center-crop (torchvision rounding)",
             "interpolation": config.interpolation,
             "mean": list(config.mean or (0.0, 0.0, 0.0)),
             "std": list(config.std or (1.0, 1.0, 1.0)),

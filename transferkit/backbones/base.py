@@ -115,7 +115,7 @@ class ImageBackbone(Backbone):
     def preprocessing(self) -> dict[str, Any]:
         return {
             "size": self.image_size,
-            "resize": "shorter-side+center-crop",
+            "resize": "shorter-side+center-crop (torchvision rounding)",
             "interpolation": self.config.interpolation,
             "mean": list(self.config.mean or (0.0, 0.0, 0.0)),
             "std": list(self.config.std or (1.0, 1.0, 1.0)),
@@ -126,20 +126,25 @@ class ImageBackbone(Backbone):
     def prepare_item(self, item: Image.Image) -> np.ndarray:
         """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3).
 
-        A grey picture in RGB clothing (the three channels equal, as loaders make of grey images) is
-        resized as one channel and repeated: the same bytes, a third of the resampling work.
+        The sizes and offsets follow torchvision's ``Resize(S)`` + ``CenterCrop(S)`` exactly (the long side is
+        rounded down, the crop offsets to the nearest pixel), so the pixels equal what the usual torchvision
+        pipeline gives for the same weights. A grey picture in RGB clothing (the three channels equal, as
+        loaders make of grey images) is resized as one channel and repeated: the same bytes, a third of the
+        resampling work.
         """
         size = self.image_size
         w, h = item.size
-        scale = size / min(w, h)
-        new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+        if w <= h:
+            new_w, new_h = size, int(size * h / w)
+        else:
+            new_w, new_h = int(size * w / h), size
         grey = (new_w, new_h) != (w, h) and _is_grey(item)
         if grey:
             item = item.getchannel(0)
         if (new_w, new_h) != (w, h):
             item = item.resize((new_w, new_h), _PIL_FILTERS[self.config.interpolation])
         if (new_w, new_h) != (size, size):
-            left, top = (new_w - size) // 2, (new_h - size) // 2
+            left, top = int(round((new_w - size) / 2.0)), int(round((new_h - size) / 2.0))
             item = item.crop((left, top, left + size, top + size))
         arr = np.asarray(item, dtype=np.uint8)
         return np.repeat(arr[:, :, None], 3, axis=2) if grey else arr

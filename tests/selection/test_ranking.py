@@ -411,6 +411,22 @@ def test_fit_backbone_auto_uses_the_top_candidate_and_rank_plots_fits(
     assert 'id="plot-fits"' in html and 'id="fits"' in html
 
 
+def test_cli_rank_on_text_drops_the_columns_of_scores_that_apply_to_no_candidate(words_backbone: str,
+                                                                                tmp_path: Path) -> None:
+    import csv
+
+    X, y = texts()
+    data = tmp_path / "reviews.csv"
+    with data.open("w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *zip(X, y, strict=True)])
+    code, stdout, stderr = run("rank", data, "--backbones", words_backbone, "--no-progress")
+    assert code == 0, stderr
+    header = next(ln for ln in stdout.splitlines() if "backbone" in ln and "layer" in ln)
+    assert "ridge_loo" in header and "logme" in header and "leep" not in header and "nce" not in header
+    assert "not shown: leep, nce, which apply to no candidate here (tiny-words has no source classifier)" in stdout
+    assert "n/a" not in stdout and "source classifier's probabilities" not in stdout
+
+
 def test_cli_rank_user_errors(edges_backbone: str, striped_folder: Path, tmp_path: Path) -> None:
     one_line_error(*run("rank", tmp_path / "missing")[::2], "does not exist")
     one_line_error(*run("rank", striped_folder, "--backbones", "tiny-edgs")[::2], "did you mean 'tiny-edges'")

@@ -57,25 +57,31 @@ def print_ranking(ranking: Any) -> None:
     title = (f"ranking of {len(d['candidates'])} candidates on {ds.get('name') or 'the data'} "
              f"({ds['n_items']} items, {ds['n_classes']} classes), sorted by {d['score']}")
     table = Table(title=title, title_justify="left")
+    # a score that applies to no candidate (LEEP and NCE on text) gets one line below, not a column of n/a
+    shown = [n for n in d["scores"] if any(c["scores"].get(n) is not None for c in d["candidates"])]
+    hidden = [n for n in d["scores"] if n not in shown]
     table.add_column("#", justify="right")
     table.add_column("backbone")
     table.add_column("layer")
     table.add_column("weights")
-    for name in d["scores"]:
+    for name in shown:
         table.add_column(name + (" ▼" if name == d["score"] else ""), justify="right")
     table.add_column("time", justify="right")
     for c in d["candidates"]:
         style = "dim" if c["control"] else ("bold" if c["rank"] == ranking.top.rank else None)
         table.add_row(
             str(c["rank"]), c["backbone"], c["layer"], "random init" if c["control"] else "pretrained",
-            *[_cell(c["scores"].get(n)) for n in d["scores"]],
+            *[_cell(c["scores"].get(n)) for n in shown],
             f"{c['times']['total_s']:.2f} s", style=style,
         )
     console.print(table)
-    na = sorted({f"{n} ({why})" for c in d["candidates"] for n, why in c["not_applicable"].items()})
+    if hidden:
+        why = sorted({w for c in d["candidates"] for n, w in c["not_applicable"].items() if n in hidden})
+        console.print(f"not shown: {', '.join(hidden)}, which apply to no candidate here ({'; '.join(why) or 'no value'})")
+    na = sorted({f"{n} ({why})" for c in d["candidates"] for n, why in c["not_applicable"].items() if n in shown})
     if na:
         console.print(f"n/a: not applicable — {'; '.join(na)}")
-    if any(d["score_info"][n]["needs_source_probs"] for n in d["scores"]):
+    if any(d["score_info"][n]["needs_source_probs"] for n in shown):
         console.print("leep and nce read the source classifier's probabilities: one value per backbone, whatever the layer")
     ctrl = d["controls"]
     if ctrl["checked"]:

@@ -161,8 +161,8 @@ def run_fit(
         )
     if fine_tuning:
         clf._validate()  # a bad option fails here, before anything is trained
-        say(f"fine-tuning {config.name} on {len(train)} items (unfreeze {clf.unfreeze}, augment {clf.augment}), "
-            f"testing on {len(test)}")
+        augment = f", augment {clf.augment}" if train.modality == "image" else ""  # augmentation is for images only
+        say(f"fine-tuning {config.name} on {len(train)} items (unfreeze {clf.unfreeze}{augment}), testing on {len(test)}")
     else:
         say(f"training {config.name} ({clf.layer or 'last'} layer) + {head} head on {len(train)} items, "
             f"testing on {len(test)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -80,6 +81,24 @@ def test_predict_and_evaluate(fitted: Path, image_folder: Path, tmp_path: Path) 
     assert code == 0, err
     metrics = json.loads(out)
     assert metrics["accuracy"] == pytest.approx(correct) and metrics["labels"] == ["blob", "horizontal", "vertical"]
+
+
+def test_predict_names_rows_by_an_id_column(fitted: Path, image_folder: Path, tmp_path: Path) -> None:
+    files = sorted(image_folder.rglob("*.png"))[:5]
+    listing = tmp_path / "batch.csv"
+    with listing.open("w", newline="") as f:
+        csv.writer(f).writerows([("photo_id", "path"), *[(f"id-{i}", str(p)) for i, p in enumerate(files)]])
+    code, out, err = run("predict", fitted, listing, "--id-column", "photo_id", "--no-progress")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["item"] for r in rows] == [f"id-{i}" for i in range(5)]
+    code, default_out, _ = run("predict", fitted, listing, "--no-progress")  # same predictions, named by path
+    assert [r["prediction"] for r in csv.DictReader(io.StringIO(default_out))] == [r["prediction"] for r in rows]
+    code, _, err = run("predict", fitted, listing, "--id-column", "photo", "--no-progress")
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "no id column 'photo' (did you mean 'photo_id'?); columns are: photo_id, path" in err
+    code, _, err = run("predict", fitted, image_folder, "--id-column", "photo_id", "--no-progress")
+    assert code == 2 and "is not a CSV; drop --id-column" in err
 
 
 def test_export_onnx_matches(fitted: Path, tmp_path: Path) -> None:

@@ -139,15 +139,21 @@ def quickstart(
     _print_summary(results, out)
 
 
-def _items_for_prediction(data: str, modality: str, text_column: str | None, path_column: str | None) -> tuple[list[str], Any]:
+def _items_for_prediction(data: str, modality: str, text_column: str | None, path_column: str | None,
+                          id_column: str | None = None) -> tuple[list[str], Any]:
     """(display names, X) for unlabelled data: an image folder/file, a CSV, or a .txt with one text per line."""
     from ..data.datasets import list_images, load_csv
 
     path = Path(data).expanduser()
     if not path.exists():
         raise fail(f"path {data!r} does not exist")
-    if path.suffix.lower() in (".csv", ".tsv"):
+    is_csv = path.suffix.lower() in (".csv", ".tsv")
+    if id_column is not None and not is_csv:
+        raise fail(f"--id-column names a CSV column, but {data!r} is not a CSV; drop --id-column")
+    if is_csv:
         ds = load_csv(path, text_column=text_column, path_column=path_column, label_column="label", require_labels=False)
+        if id_column is not None:
+            return _csv_column(path, id_column), ds.X
         names = list(ds.X) if ds.modality == "image" else [f"row {i + 2}" for i in range(len(ds.X))]
         return names, ds.X
     if path.suffix.lower() == ".txt":
@@ -161,6 +167,20 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
     return files, files
 
 
+def _csv_column(path: Path, column: str) -> list[str]:
+    """Every row's value of ``column`` in the CSV at ``path`` (rows in file order, as ``load_csv`` reads them)."""
+    import difflib
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = list(reader.fieldnames or [])
+        if column not in columns:
+            close = difflib.get_close_matches(column, columns, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise fail(f"CSV {path.name!r} has no id column {column!r}{hint}; columns are: {', '.join(columns)}")
+        return [row[column] or "" for row in reader]
+
+
 @user_errors
 def predict(
     model: ModelArg,
@@ -169,6 +189,8 @@ def predict(
     proba: Annotated[bool, typer.Option(help="Add one probability column per class.")] = False,
     text_column: TextCol = None,
     path_column: PathCol = None,
+    id_column: Annotated[str | None, typer.Option("--id-column", help="CSV column whose value names each row in the "
+                                                  "output (default: the image path, or 'row N' for texts).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Predict the class of every item in DATA with a saved model."""
@@ -179,7 +201,7 @@ def predict(
     clf = load_model(model)
     clf.set_params(progress=progress)
     modality = get_config(clf.backbone_).modality
-    names, X = _items_for_prediction(data, modality, text_column, path_column)
+    names, X = _items_for_prediction(data, modality, text_column, path_column, id_column)
     features = clf.features(X)
     pred = clf.predict_from_features(features)
     buf = io.StringIO()

@@ -15,6 +15,7 @@ from transferkit.training import (
     EarlyStopping,
     Stage,
     Trainer,
+    WeightAverage,
     has_state,
     load_state,
     save_state,
@@ -47,9 +48,12 @@ class KillAt(Callback):
 STAGES = [Stage("head", 3, 0.05), Stage("fine-tune", 4, 0.01, warmup=0.25)]
 
 
-def _run(ckpt: Path | None, *, resume: bool = False, kill: int | None = None, gradual: bool = True) -> ToyTask:
+def _run(ckpt: Path | None, *, resume: bool = False, kill: int | None = None, gradual: bool = True,
+         ema: float = 0.0) -> ToyTask:
     task = ToyTask()
     cbs = [task.freeze([0, 1], gradual=gradual), EarlyStopping("val_loss", patience=10)]
+    if ema:
+        cbs.append(WeightAverage(ema, stages=["fine-tune"]))
     if ckpt is not None:
         cbs.append(Checkpoint(ckpt, {"what": "toy"}, resume=resume, keep=True))
     if kill is not None:
@@ -58,14 +62,14 @@ def _run(ckpt: Path | None, *, resume: bool = False, kill: int | None = None, gr
     return task
 
 
-@pytest.mark.parametrize("kill_epoch", [2, 5])  # in stage 1, in stage 2
-def test_kill_then_resume_ends_with_the_same_weights(tmp_path: Path, kill_epoch: int) -> None:
-    reference = _run(None)
+@pytest.mark.parametrize(("kill_epoch", "ema"), [(2, 0.0), (5, 0.0), (6, 0.9)])  # stage 1, stage 2, stage 2 + EMA
+def test_kill_then_resume_ends_with_the_same_weights(tmp_path: Path, kill_epoch: int, ema: float) -> None:
+    reference = _run(None, ema=ema)
     with pytest.raises(Killed):
-        _run(tmp_path, kill=kill_epoch)
+        _run(tmp_path, kill=kill_epoch, ema=ema)
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["state"]["trainer"]["position"]["epoch"] == kill_epoch - 1
-    resumed = _run(tmp_path, resume=True)
+    resumed = _run(tmp_path, resume=True, ema=ema)
     for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 

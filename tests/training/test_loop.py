@@ -143,3 +143,58 @@ def test_early_stopping_stops_and_restores_the_best_epoch() -> None:
     assert epoch == 4 and logs.get("stopped_early") is True
     es.on_stage_end(trainer)  # type: ignore[arg-type]
     assert torch.equal(model.weight, weights[2]) and es.best_epochs == {"s": 2}
+
+
+class _RecordWeights(Callback):
+    """The model's weights after every optimiser step (order 44: just before WeightAverage reads them)."""
+
+    order = 44
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, torch.Tensor]] = []
+
+    def on_batch_end(self, trainer: Trainer, output) -> None:  # type: ignore[no-untyped-def]
+        self.steps.append({k: v.detach().clone() for k, v in trainer.task.model.state_dict().items()})
+
+
+def test_weight_average_is_the_warmed_up_ema_of_the_steps_and_replaces_the_weights() -> None:
+    from transferkit.training import WeightAverage
+
+    task, record = ToyTask(), _RecordWeights()
+    Trainer([record, WeightAverage(0.9)], seed=0).fit(task, toy_batches(), None, [Stage("a", 2, 0.05)])
+    expected = {k: v.clone() for k, v in record.steps[0].items()}
+    for k_step, weights in enumerate(record.steps[1:], start=1):
+        d = min(0.9, (1 + k_step) / (10 + k_step))
+        for k in expected:
+            expected[k] = d * expected[k] + (1 - d) * weights[k]
+    final = task.model.state_dict()
+    assert all(torch.allclose(final[k], expected[k], atol=1e-6) for k in expected)
+    assert not torch.equal(final["3.weight"], record.steps[-1]["3.weight"])  # not the last raw weights
+    with pytest.raises(ConfigError, match="decay=1.0 is not allowed"):
+        WeightAverage(1.0)
+
+
+def test_weight_average_validates_the_average_and_trains_on_from_the_raw_weights() -> None:
+    from transferkit.training import WeightAverage
+
+    class Spy(Callback):
+        order = 46  # after WeightAverage has put the raw weights back
+
+        def __init__(self) -> None:
+            self.after: list[torch.Tensor] = []
+
+        def on_epoch_end(self, trainer: Trainer, logs) -> None:  # type: ignore[no-untyped-def]
+            self.after.append(trainer.task.model[3].weight.detach().clone())
+
+    task, record, spy, average = ToyTask(), _RecordWeights(), Spy(), WeightAverage(0.9, stages=["b"])
+    stages = [Stage("a", 1, 0.05), Stage("b", 2, 0.05)]
+    Trainer([record, average, spy, EarlyStopping("val_loss", patience=5)], seed=0).fit(
+        task, toy_batches(), toy_batches(32, seed=1, shuffle=False), stages)
+    per_epoch = len(record.steps) // 3
+    # after each epoch's validation the raw weights are back: training continues from them
+    for epoch in range(3):
+        assert torch.equal(spy.after[epoch], record.steps[(epoch + 1) * per_epoch - 1]["3.weight"])
+    # stage "a" is not averaged; in stage "b" EarlyStopping kept an average, not a raw step
+    final = task.model[3].weight
+    assert not any(torch.equal(final, s["3.weight"]) for s in record.steps[per_epoch:])
+    assert average.updates == 2 * per_epoch

@@ -63,6 +63,7 @@ from ..training import (
     Stage,
     StepOutput,
     Trainer,
+    WeightAverage,
     block_param_groups,
     lr_range_test,
     stratified_split,
@@ -107,6 +108,10 @@ class FineTuneConfig:
 
     ``refit_head``: after the two stages, refit the head as a cross-validated logistic regression on the
     fine-tuned features of every training item (see the module docstring).
+
+    ``ema``: decay of an exponential moving average of the weights during stage 2
+    (:class:`~transferkit.training.WeightAverage`; 0 = off, 0.99 ≈ the last 100 steps); validation and the
+    final model use the average.
     """
 
     epochs: int | None = None
@@ -128,6 +133,7 @@ class FineTuneConfig:
     batch_size: int | None = None
     contrastive: int = 0
     refit_head: bool = True
+    ema: float = 0.0
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,6 +166,7 @@ CONFIG_RULES: dict[str, Rule] = {
     "batch_size": int_range(1, None, allow_none=True),
     "contrastive": int_range(0, 1000),
     "refit_head": instance_of(bool),
+    "ema": float_range(0.0, 1.0, hi_open=True),
     "seed": int_range(0, None),
 }
 
@@ -181,7 +188,7 @@ def check_config(config: FineTuneConfig, backbone: BackboneConfig, owner: str = 
 
 #: the options ``fine_tune_params`` / ``--fine-tune-param`` may set (the others have their own parameters)
 EXTRA_PARAMS = ("dropout", "weight_decay", "l2sp", "label_smoothing", "patience", "validation_fraction",
-                "layer_decay", "gradual", "train_bn", "lr_ratio", "warmup", "contrastive", "refit_head")
+                "layer_decay", "gradual", "train_bn", "lr_ratio", "warmup", "contrastive", "refit_head", "ema")
 
 
 def fine_tune_config(owner: str, backbone: BackboneConfig, params: dict[str, Any] | None = None,
@@ -605,7 +612,8 @@ def fine_tune(
                             train_bn=config.train_bn)
     fingerprint = {"backbone": backbone.config.name, "weights": source.weights_id, "layer": s["layer"],
                    "image_size": getattr(backbone, "image_size", None)}
-    result = train_network(s, stages, config, n_classes, [freeze, *callbacks], fingerprint=fingerprint,
+    averaging = [WeightAverage(config.ema, stages=("fine-tune",))] if config.ema > 0 else []
+    result = train_network(s, stages, config, n_classes, [freeze, *averaging, *callbacks], fingerprint=fingerprint,
                            checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
     result.history["contrastive"] = contrastive
     if config.refit_head and len(np.unique(y_index)) == n_classes:

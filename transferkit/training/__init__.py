@@ -12,6 +12,7 @@ from .callbacks import (
     FreezeUnfreeze,
     History,
     ProgressBar,
+    WeightAverage,
 )
 from .checkpoint import clear_state, has_state, load_state, save_state
 from .data import ItemBatches, stratified_split
@@ -36,6 +37,7 @@ __all__ = [
     "Task",
     "Trainer",
     "TrainingDivergedError",
+    "WeightAverage",
     "block_param_groups",
     "clear_state",
     "has_state",

@@ -37,6 +37,7 @@ class Callback:
     def on_stage_start(self, trainer: Trainer) -> None: ...
     def on_epoch_start(self, trainer: Trainer) -> None: ...
     def on_batch_end(self, trainer: Trainer, output: StepOutput) -> None: ...
+    def on_validation_start(self, trainer: Trainer) -> None: ...
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None: ...
     def on_stage_end(self, trainer: Trainer) -> None: ...
     def on_fit_end(self, trainer: Trainer) -> None: ...
@@ -139,6 +140,78 @@ class EarlyStopping(Callback):
         self.best_epoch, self.wait = int(state["best_epoch"]), int(state["wait"])
         self.best_epochs = dict(state.get("best_epochs", {}))
         self.best_state = state.get("best_state")
+
+
+class WeightAverage(Callback):
+    """An exponential moving average (EMA) of the trained weights, used in place of the last weights.
+
+    After every optimiser step of a stage that trains the main task (not a stage with its own task, such as
+    the head-only stage on cached features), ``average = d * average + (1 - d) * weights`` with
+    ``d = min(decay, (1 + k) / (10 + k))`` at the stage's k-th step (the warm-up of timm's ``ModelEmaV3``, so
+    the start of the stage does not dominate). Validation runs on the average; an :class:`EarlyStopping`
+    (order 40) therefore keeps the average of its best epoch, and without a validation split the average
+    replaces the weights at the end of the stage. Training itself continues from the raw weights.
+
+    Args:
+        decay: in (0, 1); 0.99 averages over roughly the last 100 steps.
+        stages: names of the stages to average (``None``: every stage that trains the main task).
+    """
+
+    order = 45  # after EarlyStopping's snapshot at epoch end, before the checkpoint is written
+
+    def __init__(self, decay: float, stages: Sequence[str] | None = None) -> None:
+        if not 0.0 < float(decay) < 1.0:
+            raise ConfigError(f"WeightAverage: decay={decay!r} is not allowed; expected a number in (0, 1)")
+        self.decay = float(decay)
+        self.stages = None if stages is None else set(stages)
+        self.average: dict[str, torch.Tensor] | None = None
+        self.updates = 0
+        self._live: dict[str, torch.Tensor] | None = None
+
+    def _applies(self, trainer: Trainer) -> bool:
+        return trainer.stage.task is None and (self.stages is None or trainer.stage.name in self.stages)
+
+    def on_stage_start(self, trainer: Trainer) -> None:
+        if trainer.epoch_in_stage == 0:  # not when resuming inside this stage
+            self.average, self.updates = None, 0
+
+    @torch.no_grad()
+    def on_batch_end(self, trainer: Trainer, output: StepOutput) -> None:
+        if not self._applies(trainer):
+            return
+        state = trainer.task.model.state_dict()
+        if self.average is None:
+            self.average = {k: v.detach().clone() for k, v in state.items()}
+        d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+        for k, v in state.items():
+            if v.is_floating_point():
+                self.average[k].mul_(d).add_(v.detach(), alpha=1.0 - d)
+            else:
+                self.average[k].copy_(v)
+        self.updates += 1
+
+    def on_validation_start(self, trainer: Trainer) -> None:
+        if self._applies(trainer) and self.average is not None:
+            model = trainer.task.model
+            self._live = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(self.average)
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        if self._live is not None:  # training goes on from the raw weights
+            trainer.task.model.load_state_dict(self._live)
+            self._live = None
+
+    def on_stage_end(self, trainer: Trainer) -> None:
+        # with a validation split EarlyStopping has just restored the best epoch's average
+        if self._applies(trainer) and self.average is not None and trainer.stage_val is None:
+            trainer.task.model.load_state_dict(self.average)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "updates": self.updates, "average": self.average}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        self.average = state.get("average")
 
 
 class Checkpoint(Callback):

@@ -128,7 +128,8 @@ class Trainer:
     Args:
         callbacks: objects with any of the hooks ``on_fit_start``, ``on_stage_start``, ``on_epoch_start``,
             ``on_batch_end(trainer, output)``, ``on_epoch_end(trainer, logs)``, ``on_stage_end``,
-            ``on_fit_end``, ``teardown`` and ``state_dict``/``load_state_dict`` (see ``Callback``); a
+            ``on_fit_end``, ``teardown``, ``on_validation_start`` (before each epoch's validation pass) and
+            ``state_dict``/``load_state_dict`` (see ``Callback``); a
             ``History`` is always added.
         seed: seeds dropout, augmentation and batch order.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
@@ -200,6 +201,7 @@ class Trainer:
             logs = {"epoch": self.epoch + 1, "stage": self.stage_index + 1, "stage_name": stage.name}
             logs.update(self._train_epoch(stage))
             if self.stage_val is not None and not self.stop_fit:
+                self._call("on_validation_start")
                 logs.update(self._evaluate(self.stage_val))
             logs["time_s"] = round(time.perf_counter() - t0, 3)
             self.epoch += 1

@@ -90,7 +90,7 @@ def fit(
     augment: Annotated[Augment, typer.Option(help="Fine-tune: training-image augmentation (flip + crop; strong adds rotation and colour jitter).")] = Augment.light,
     lr: Annotated[float | None, typer.Option(help="Fine-tune: learning rate of stage 1 (stage 2 uses a tenth); default 3e-3 images, 2e-3 text; `transferkit lr-find` suggests one.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Fine-tune: items per training step (default: 32 images, 16 texts).")] = None,
-    fine_tune_param: Annotated[list[str] | None, typer.Option("--fine-tune-param", help="Fine-tune option NAME=VALUE (repeatable): dropout, weight_decay, l2sp, label_smoothing, patience, validation_fraction, layer_decay, gradual, train_bn, lr_ratio, warmup, contrastive (rounds of SetFit pair tuning, e.g. 20; default 0 = off).")] = None,
+    fine_tune_param: Annotated[list[str] | None, typer.Option("--fine-tune-param", help="Fine-tune option NAME=VALUE (repeatable): dropout, weight_decay, l2sp, label_smoothing, patience, validation_fraction, layer_decay, gradual, train_bn, lr_ratio, warmup, contrastive (rounds of SetFit pair tuning, e.g. 20; default 0 = off), refit_head (default true), ema (weight-average decay, e.g. 0.99; default 0 = off).")] = None,
     resume: Annotated[bool, typer.Option(help="Fine-tune: continue an interrupted run from the checkpoint in --out.")] = False,
     compare: Annotated[bool, typer.Option(help="Fine-tune: also train feature extraction and raw-pixel LR for the comparison table.")] = True,
 ) -> None:

@@ -7,9 +7,32 @@ estimators), :func:`load_model`, :func:`load_backbone`/:func:`list_backbones`, a
 
 __version__ = "0.1.0"
 
-from .backbones import list_backbones, load_backbone  # noqa: E402
-from .estimators import FeatureExtractor, TransferClassifier  # noqa: E402
-from .io import load_model, save_model  # noqa: E402
+from typing import Any
+
+# The entry points load on first use (PEP 562), so that `import transferkit.cli` and `transferkit --help`
+# do not pay for torch and scikit-learn before a command needs them.
+_LAZY = {
+    "list_backbones": "backbones",
+    "load_backbone": "backbones",
+    "FeatureExtractor": "estimators",
+    "TransferClassifier": "estimators",
+    "load_model": "io",
+    "save_model": "io",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "FeatureExtractor",

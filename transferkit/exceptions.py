@@ -8,7 +8,7 @@ exits with code 2.
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SkNotFittedError
+from typing import Any
 
 
 class TransferKitError(Exception):
@@ -54,8 +54,24 @@ class ModelFileError(TransferKitError, ValueError):
     """A saved model directory is missing, incomplete or from an incompatible version."""
 
 
-class NotFittedError(TransferKitError, _SkNotFittedError):
-    """``predict``/``transform`` was called before ``fit``."""
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as SkNotFittedError
+
+    class NotFittedError(TransferKitError, SkNotFittedError):
+        """``predict``/``transform`` was called before ``fit``."""
+
+    NotFittedError.__module__, NotFittedError.__qualname__ = __name__, "NotFittedError"
+    return NotFittedError
+
+
+def __getattr__(name: str) -> Any:
+    # NotFittedError subclasses scikit-learn's (so sklearn's checks recognise it); it is built on first use so
+    # that importing the exceptions (as the command line does at start-up) does not import scikit-learn
+    if name == "NotFittedError":
+        cls = _not_fitted_error()
+        globals()["NotFittedError"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
@@ -65,7 +81,7 @@ __all__ = [
     "DuplicateNameError",
     "ImageReadError",
     "ModelFileError",
-    "NotFittedError",
+    "NotFittedError",  # noqa: F822 - defined on first use by __getattr__
     "OfflineError",
     "TransferKitError",
     "UnknownNameError",

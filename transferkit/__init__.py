@@ -7,7 +7,12 @@ estimators), :func:`load_model`, :func:`load_backbone`/:func:`list_backbones`, a
 
 __version__ = "0.1.0"
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time the names load on first use
+    from .backbones import list_backbones, load_backbone
+    from .estimators import FeatureExtractor, TransferClassifier
+    from .io import load_model, save_model
 
 # The entry points load on first use (PEP 562), so that `import transferkit.cli` and `transferkit --help`
 # do not pay for torch and scikit-learn before a command needs them.

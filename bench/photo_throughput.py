@@ -36,9 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CpuMonitor, emit, environment, loadavg, log, set_threads  # noqa: E402
-
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
+from extract_throughput import IMAGENET_MEAN, IMAGENET_STD, eager_model  # noqa: E402
 
 
 def make_photos(folder: Path, n: int, width: int, height: int, seed: int) -> list[Path]:
@@ -65,18 +63,11 @@ def make_photos(folder: Path, n: int, width: int, height: int, seed: int) -> lis
 
 def eager_loop(paths: list[Path], batch_size: int) -> tuple[np.ndarray, dict]:
     import torch
-    import torchvision
     from PIL import Image
     from torchvision import transforms as T
 
-    from transferkit.backbones import get_config
-    from transferkit.backbones.weights import resolve_weights
-
     t0 = time.perf_counter()
-    model = torchvision.models.mobilenet_v2()
-    weights = resolve_weights(get_config("mobilenet_v2")).path
-    model.load_state_dict(torch.load(str(weights), map_location="cpu", weights_only=True))
-    model.eval()
+    model, _ = eager_model()
     tf = T.Compose([T.Resize(224), T.CenterCrop(224), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     decode_s = forward_s = 0.0
     outs = []
@@ -92,18 +83,15 @@ def eager_loop(paths: list[Path], batch_size: int) -> tuple[np.ndarray, dict]:
     return feats, {"total_s": time.perf_counter() - t0, "decode_and_resize_s": decode_s, "forward_s": forward_s}
 
 
-class FullDecodePaths:
-    """Factory for an ImagePaths whose sized loads decode at full size (arm c)."""
+def full_decode_paths(paths: list[Path]):
+    """An ImagePaths whose sized loads decode every JPEG at full size (arm c)."""
+    from transferkit.data.items import ImagePaths
 
-    @staticmethod
-    def make(paths: list[Path]):
-        from transferkit.data.items import ImagePaths
+    class FullDecode(ImagePaths):
+        def load_sized(self, i: int, size: int | None):
+            return self.load(i)
 
-        class _Full(ImagePaths):
-            def load_sized(self, i: int, size: int | None):
-                return self.load(i)
-
-        return _Full(paths)
+    return FullDecode(paths)
 
 
 def transferkit_arm(items, cache_dir: Path, batch_size: int) -> tuple[np.ndarray, float]:
@@ -167,7 +155,7 @@ def main() -> None:
         contention["transferkit"] = mon.as_dict()
         log("transferkit, full-size decode")
         with CpuMonitor() as mon:
-            full_feats, full_s = transferkit_arm(FullDecodePaths.make(paths), root / "emb-full", args.batch_size)
+            full_feats, full_s = transferkit_arm(full_decode_paths(paths), root / "emb-full", args.batch_size)
         contention["transferkit_full_decode"] = mon.as_dict()
 
     n = args.n_images

@@ -151,9 +151,10 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
     if id_column is not None and not is_csv:
         raise fail(f"--id-column names a CSV column, but {data!r} is not a CSV; drop --id-column")
     if is_csv:
-        ds = load_csv(path, text_column=text_column, path_column=path_column, label_column="label", require_labels=False)
+        ds = load_csv(path, text_column=text_column, path_column=path_column, label_column="label",
+                      require_labels=False, id_column=id_column)
         if id_column is not None:
-            return _csv_column(path, id_column), ds.X
+            return ds.extra["ids"], ds.X
         names = list(ds.X) if ds.modality == "image" else [f"row {i + 2}" for i in range(len(ds.X))]
         return names, ds.X
     if path.suffix.lower() == ".txt":
@@ -165,20 +166,6 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
         raise fail(f"this model takes text; pass a CSV with a text column or a .txt file, not {data!r}")
     files = list_images(path)
     return files, files
-
-
-def _csv_column(path: Path, column: str) -> list[str]:
-    """Every row's value of ``column`` in the CSV at ``path`` (rows in file order, as ``load_csv`` reads them)."""
-    import difflib
-
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        columns = list(reader.fieldnames or [])
-        if column not in columns:
-            close = difflib.get_close_matches(column, columns, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise fail(f"CSV {path.name!r} has no id column {column!r}{hint}; columns are: {', '.join(columns)}")
-        return [row[column] or "" for row in reader]
 
 
 @user_errors

@@ -155,12 +155,13 @@ def load_csv(
     path_column: str | None = None,
     label_column: str | None = "label",
     require_labels: bool = True,
+    id_column: str | None = None,
 ) -> Dataset:
     """A CSV file with a text (or image path) column and a label column.
 
     Without ``text_column``/``path_column`` the item column is guessed: ``text``, ``sentence``, ``review``,
     ``path``, ``image``, ``file`` or ``filename``, in that order. Relative image paths are resolved against
-    the CSV's folder.
+    the CSV's folder. ``id_column``: a column naming each row, returned in ``extra["ids"]``.
     """
     csv_path = Path(path).expanduser()
     if not csv_path.is_file():
@@ -224,7 +225,11 @@ def load_csv(
                 f"{len(missing)} image paths in {csv_path.name!r} do not exist, e.g. {missing[0]!r}; "
                 "paths are relative to the CSV's folder"
             )
-    return Dataset(X=items, y=labels, modality=modality, name=csv_path.stem)
+    extra = {}
+    if id_column:
+        id_col = need(id_column, "id")
+        extra["ids"] = [r[id_col] or "" for r in rows]
+    return Dataset(X=items, y=labels, modality=modality, name=csv_path.stem, extra=extra)
 
 
 def load_dataset(

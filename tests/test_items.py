@@ -106,6 +106,29 @@ def test_large_jpeg_decodes_at_reduced_scale_never_below_the_size(tmp_path: Path
         assert np.abs(resized_full - np.asarray(reduced, dtype=np.int16)).mean() < 1.5
 
 
+def test_exif_orientation_turns_the_pixels_upright(tmp_path: Path) -> None:
+    # stored 1024 wide × 768 high with a marker block in the top-left corner; orientation 6 says "turn 90°
+    # clockwise to display", so the upright image is 768 wide × 1024 high with the marker top-right
+    stored = np.full((768, 1024, 3), 40, np.uint8)
+    stored[:128, :128] = 230
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95)
+    upright = read_image(tmp_path / "phone.jpg")
+    assert upright.size == (768, 1024)
+    arr = np.asarray(upright).astype(int)
+    assert arr[:128, -128:].mean() > 200 and arr[:128, :128].mean() < 80
+    assert np.array_equal(np.asarray(upright), np.asarray(read_image(tmp_path / "plain.jpg").transpose(Image.Transpose.ROTATE_270)))
+    paths = ImagePaths([tmp_path / "phone.jpg", tmp_path / "plain.jpg"])
+    assert paths.pixel_size(0) == (768, 1024) and paths.pixel_size(1) == (1024, 768)  # header only, turned
+    assert paths.load_sized(0, 150).size == (384, 512)  # reduced-scale decode, then turned
+    # a damaged orientation value is ignored rather than making the picture unreadable
+    exif[0x0112] = 99
+    Image.fromarray(stored).save(tmp_path / "odd.jpg", quality=95, exif=exif)
+    assert read_image(tmp_path / "odd.jpg").size == (1024, 768)
+
+
 def test_pixel_size_reads_the_header_and_names_a_broken_file(tmp_path: Path) -> None:
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(ImageReadError, match="bad.png"):

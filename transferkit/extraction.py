@@ -83,6 +83,7 @@ def preprocessing_spec(config: BackboneConfig, image_size: int | None) -> dict[s
             "mean": list(config.mean or (0.0, 0.0, 0.0)),
             "std": list(config.std or (1.0, 1.0, 1.0)),
             "jpeg": "dct-scaled decode",  # large JPEG files decode at a reduced scale (read_image's min_size)
+            "orientation": "exif",  # image files are turned upright as their EXIF tag says (read_image)
         }
     if config.family == "word_vectors":
         return {"tokenizer": "lowercase-words", "pooling": "mean"}

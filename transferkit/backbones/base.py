@@ -46,10 +46,6 @@ class Backbone:
     def pretrained(self) -> bool:
         return not self.weights_id.startswith("random-init")
 
-    def preprocessing(self) -> dict[str, Any]:
-        """JSON-able description of the preprocessing; part of every cache key."""
-        raise NotImplementedError
-
     def prepare(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
         """Turn loaded items into the feature module's named inputs (NumPy arrays)."""
         raise NotImplementedError
@@ -70,16 +66,6 @@ class Backbone:
 
     def onnx_exportable(self) -> bool:
         return False
-
-    def identity(self, layer: str | None = None) -> dict[str, Any]:
-        """Everything that determines the features: name, weights, preprocessing, layer."""
-        return {
-            "backbone": self.config.name,
-            "architecture": self.config.architecture,
-            "weights": self.weights_id,
-            "preprocessing": self.preprocessing(),
-            "layer": self.config.resolve_layer(layer),
-        }
 
 
 def _is_grey(img: Image.Image) -> bool:
@@ -111,17 +97,6 @@ class ImageBackbone(Backbone):
         self.image_size = int(image_size or config.input_size or 224)
         if [n for n, _ in stages] != list(config.layers):
             raise AssertionError(f"stages of {config.name} do not match its configured layers")
-
-    def preprocessing(self) -> dict[str, Any]:
-        return {
-            "size": self.image_size,
-            "resize": "shorter-side+center-crop (torchvision rounding)",
-            "interpolation": self.config.interpolation,
-            "mean": list(self.config.mean or (0.0, 0.0, 0.0)),
-            "std": list(self.config.std or (1.0, 1.0, 1.0)),
-            "input": "uint8 NHWC RGB",
-            "jpeg": "dct-scaled decode",
-        }
 
     def prepare_item(self, item: Image.Image) -> np.ndarray:
         """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3).

@@ -41,15 +41,6 @@ class TextEncoderBackbone(Backbone):
         self.weights_id = weights_id
         self.max_length = int(config.max_length or 256)
 
-    def preprocessing(self) -> dict[str, Any]:
-        return {
-            "tokenizer": type(self.tokenizer).__name__,
-            "vocab_size": int(getattr(self.tokenizer, "vocab_size", 0)),
-            "lowercase": bool(getattr(self.tokenizer, "do_lower_case", False)),
-            "max_length": self.max_length,
-            "pooling": "mean",
-        }
-
     def item_length(self, item: str) -> int:
         return len(item)
 
@@ -127,9 +118,6 @@ class WordVectorBackbone(Backbone):
         if not table.flags.writeable:  # a read-only (memory-mapped) table: torch needs its own writable copy
             table = table.copy()
         self.model = MeanWordVectors(torch.from_numpy(table)).eval()
-
-    def preprocessing(self) -> dict[str, Any]:
-        return {"tokenizer": "lowercase-words", "pattern": _WORD.pattern, "pooling": "mean", "vocab": len(self.vocab)}
 
     def tokenize(self, text: str) -> list[int]:
         return [self.vocab[w] for w in _WORD.findall(text.lower()) if w in self.vocab]

@@ -9,13 +9,26 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._registry import Registry
 from ..exceptions import ConfigError
-from .base import Backbone, ImageBackbone
 from .config import BackboneConfig, WeightsSource
 from .weights import ResolvedWeights, package_location, resolve_weights
+
+if TYPE_CHECKING:
+    from .base import Backbone, ImageBackbone
+
+
+def __getattr__(name: str) -> Any:
+    # the runtime classes import torch (about 2 s); the registry, its configs and `transferkit backbones`
+    # do not need them, so they load on first use (PEP 562)
+    if name in ("Backbone", "ImageBackbone"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 BACKBONES: Registry[BackboneConfig] = Registry("backbone")
 FAMILIES: dict[str, Callable[..., Backbone]] = {}

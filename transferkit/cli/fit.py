@@ -92,7 +92,7 @@ def fit(
     batch_size: Annotated[int | None, typer.Option(help="Fine-tune: items per training step (default: 32 images, 16 texts).")] = None,
     fine_tune_param: Annotated[list[str] | None, typer.Option("--fine-tune-param", help="Fine-tune option NAME=VALUE (repeatable): dropout, weight_decay, l2sp, label_smoothing, patience, validation_fraction, layer_decay, gradual, train_bn, lr_ratio, warmup, contrastive (rounds of SetFit pair tuning, e.g. 20; default 0 = off), refit_head (default true), ema (weight-average decay, e.g. 0.99; default 0 = off).")] = None,
     resume: Annotated[bool, typer.Option(help="Fine-tune: continue an interrupted run from the checkpoint in --out.")] = False,
-    compare: Annotated[bool, typer.Option(help="Fine-tune: also train feature extraction and raw-pixel LR for the comparison table.")] = True,
+    compare: Annotated[bool, typer.Option(help="Fine-tune: also train feature extraction with the same backbone for the comparison table (the from-scratch baselines of the verdict are always trained).")] = True,
 ) -> None:
     """Train a classifier on a pretrained backbone (feature extraction, or fine-tuning with --strategy
     fine-tune), compare it with a from-scratch baseline, and write the model, results.json and report.html

@@ -111,11 +111,13 @@ def test_paths_and_arrays_give_the_same_features(tiny_backbone: str, tmp_path) -
 @pytest.mark.parametrize("shape", [(9, 13), (40, 30), (16, 16), (23, 40), (50, 21)])
 def test_resize_equals_torchvision_and_grey_images_resize_as_one_channel(tiny_backbone: str, shape) -> None:
     """Images are resized and cropped exactly as torchvision's Resize(S) + CenterCrop(S) do (long side rounded
-    down, crop offsets rounded); the grey fast path (resample one channel, repeat it) gives the same bytes."""
+    down, crop offsets rounded); the grey fast path (resample one channel, repeat it) gives the same bytes.
+    The raw-pixel baseline uses the same resize."""
     from PIL import Image
     from torchvision.transforms import CenterCrop, InterpolationMode, Resize
 
     from transferkit.backbones import load_backbone
+    from transferkit.evaluation.baselines import RawPixelClassifier
 
     backbone = load_backbone(tiny_backbone, image_size=24)
     torchvision_pipeline = [Resize(24, interpolation=InterpolationMode(backbone.config.interpolation)), CenterCrop(24)]
@@ -129,6 +131,10 @@ def test_resize_equals_torchvision_and_grey_images_resize_as_one_channel(tiny_ba
         got = backbone.prepare_item(img)
         assert got.dtype == np.uint8 and got.shape == (24, 24, 3)
         np.testing.assert_array_equal(got, np.asarray(want))
+        # the raw-pixel baseline resizes with the same arithmetic (bilinear)
+        bilinear = CenterCrop(24)(Resize(24, interpolation=InterpolationMode.BILINEAR)(img))
+        pixels, _ = RawPixelClassifier(size=24)._pixels([np.asarray(img)], 24, False)
+        np.testing.assert_array_equal(pixels.reshape(24, 24, 3), np.asarray(bilinear, dtype=np.float32) / 255.0)
 
 
 def test_hflip_tta_averages_each_image_with_its_mirror_in_both_engines(tiny_backbone: str, tiny_images,

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..data.items import resize_center_crop
 from .config import SOURCE_PROBS, BackboneConfig
 
 _PIL_FILTERS = {
@@ -68,17 +69,6 @@ class Backbone:
         return False
 
 
-def _is_grey(img: Image.Image) -> bool:
-    """Whether an RGB image has three identical channels (checked on the first row first: photos fail fast)."""
-    if img.mode != "RGB":
-        return False
-    arr = np.asarray(img)
-    first = arr[0]
-    if not (np.array_equal(first[:, 0], first[:, 1]) and np.array_equal(first[:, 0], first[:, 2])):
-        return False
-    return bool(np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]))
-
-
 class ImageBackbone(Backbone):
     """An image CNN whose feature layers are the outputs of consecutive stages."""
 
@@ -99,30 +89,9 @@ class ImageBackbone(Backbone):
             raise AssertionError(f"stages of {config.name} do not match its configured layers")
 
     def prepare_item(self, item: Image.Image) -> np.ndarray:
-        """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3).
-
-        The sizes and offsets follow torchvision's ``Resize(S)`` + ``CenterCrop(S)`` exactly (the long side is
-        rounded down, the crop offsets to the nearest pixel), so the pixels equal what the usual torchvision
-        pipeline gives for the same weights. A grey picture in RGB clothing (the three channels equal, as
-        loaders make of grey images) is resized as one channel and repeated: the same bytes, a third of the
-        resampling work.
-        """
-        size = self.image_size
-        w, h = item.size
-        if w <= h:
-            new_w, new_h = size, int(size * h / w)
-        else:
-            new_w, new_h = int(size * w / h), size
-        grey = (new_w, new_h) != (w, h) and _is_grey(item)
-        if grey:
-            item = item.getchannel(0)
-        if (new_w, new_h) != (w, h):
-            item = item.resize((new_w, new_h), _PIL_FILTERS[self.config.interpolation])
-        if (new_w, new_h) != (size, size):
-            left, top = int(round((new_w - size) / 2.0)), int(round((new_h - size) / 2.0))
-            item = item.crop((left, top, left + size, top + size))
-        arr = np.asarray(item, dtype=np.uint8)
-        return np.repeat(arr[:, :, None], 3, axis=2) if grey else arr
+        """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3), with
+        torchvision's ``Resize`` + ``CenterCrop`` arithmetic (:func:`~transferkit.data.items.resize_center_crop`)."""
+        return resize_center_crop(item, self.image_size, _PIL_FILTERS[self.config.interpolation])
 
     def prepare(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
         arrays = [x if isinstance(x, np.ndarray) else self.prepare_item(x) for x in items]

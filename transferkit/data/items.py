@@ -53,6 +53,43 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _is_grey(img: Image.Image) -> bool:
+    """Whether an RGB image has three identical channels (checked on the first row first: photos fail fast)."""
+    if img.mode != "RGB":
+        return False
+    arr = np.asarray(img)
+    first = arr[0]
+    if not (np.array_equal(first[:, 0], first[:, 1]) and np.array_equal(first[:, 0], first[:, 2])):
+        return False
+    return bool(np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]))
+
+
+def resize_center_crop(img: Image.Image, size: int,
+                       resample: Image.Resampling = Image.Resampling.BILINEAR) -> np.ndarray:
+    """Resize an RGB image's shorter side to ``size`` and center-crop a square; uint8 ``(size, size, 3)``.
+
+    The sizes and offsets follow torchvision's ``Resize(S)`` + ``CenterCrop(S)`` exactly (the long side is
+    rounded down, the crop offsets to the nearest pixel), so the pixels equal what the usual torchvision
+    pipeline gives. A grey picture in RGB clothing (the three channels equal, as loaders make of grey
+    images) is resized as one channel and repeated: the same bytes, a third of the resampling work.
+    """
+    w, h = img.size
+    if w <= h:
+        new_w, new_h = size, int(size * h / w)
+    else:
+        new_w, new_h = int(size * w / h), size
+    grey = (new_w, new_h) != (w, h) and _is_grey(img)
+    if grey:
+        img = img.getchannel(0)
+    if (new_w, new_h) != (w, h):
+        img = img.resize((new_w, new_h), resample)
+    if (new_w, new_h) != (size, size):
+        left, top = int(round((new_w - size) / 2.0)), int(round((new_h - size) / 2.0))
+        img = img.crop((left, top, left + size, top + size))
+    arr = np.asarray(img, dtype=np.uint8)
+    return np.repeat(arr[:, :, None], 3, axis=2) if grey else arr
+
+
 def array_to_image(arr: np.ndarray, where: str = "array") -> Image.Image:
     """Turn one uint8 array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) into an RGB PIL image."""
     if arr.dtype != np.uint8:

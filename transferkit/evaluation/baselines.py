@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..data.items import as_items
+from ..data.items import as_items, resize_center_crop
 from ..heads import fit_head
 
 
@@ -33,21 +33,11 @@ class RawPixelClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _pixels(self, X: Any, size: int, grey: bool | None) -> tuple[np.ndarray, bool]:
-        from PIL import Image
-
         items = as_items(X, "image")
         rows = []
         all_grey = True
         for i in range(len(items)):
-            img = items.load_sized(i, size)
-            w, h = img.size
-            if (w, h) != (size, size):
-                scale = size / min(w, h)
-                nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-                img = img.resize((nw, nh), Image.Resampling.BILINEAR)
-                left, top = (nw - size) // 2, (nh - size) // 2
-                img = img.crop((left, top, left + size, top + size))
-            arr = np.asarray(img, dtype=np.uint8)
+            arr = resize_center_crop(items.load_sized(i, size), size)
             if grey is None and all_grey:
                 all_grey = bool((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all())
             rows.append(arr)

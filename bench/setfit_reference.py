@@ -4,7 +4,7 @@ linear warm-up/decay, then scikit-learn logistic regression on the mean-pooled e
 reference for transferkit's ``contrastive`` option and to choose its learning rate, on the development pool
 of Rotten Tomatoes (the same draws as ``bench/text_dev.py``). Prints one JSON line per seed.
 
-Usage: python bench/setfit_reference.py [--rounds 20] [--lr 6e-5] [--n 8] [--seeds 0,1,2]
+Usage: python bench/setfit_reference.py [--rounds 20] [--lr 6e-5] [--n 8] [--seeds 0,1,2] [--pairs own|library]
 """
 
 from __future__ import annotations
@@ -30,11 +30,14 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=6e-5)
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--pairs", choices=("own", "library"), default="own",
+                   help="draw the pairs in this loop (own) or with transferkit's contrastive_pairs (library)")
     args = p.parse_args()
 
     from sklearn.linear_model import LogisticRegression
 
     from transferkit.backbones import load_backbone
+    from transferkit.strategies.fine_tuning import contrastive_pairs
 
     torch.set_num_threads(2)
     X, y = corpus()
@@ -64,6 +67,9 @@ def main() -> None:
             for i in range(len(ytr)):
                 pairs.append((i, rng.choice(np.flatnonzero(ytr == ytr[i])), 1.0))
                 pairs.append((i, rng.choice(np.flatnonzero(ytr != ytr[i])), 0.0))
+        if args.pairs == "library":  # the same number of pairs, drawn as transferkit draws them
+            _, y_index = np.unique(ytr, return_inverse=True)
+            pairs = [(int(i), int(j), float(s)) for i, j, s in contrastive_pairs(y_index, args.rounds, seed)]
         order = rng.permutation(len(pairs))
         torch.manual_seed(seed)
         model = copy.deepcopy(backbone.model).train()
@@ -83,7 +89,7 @@ def main() -> None:
             sched.step()
         train_s = time.perf_counter() - t0
         sf = LogisticRegression(max_iter=2000).fit(embed(model, Xtr), ytr).score(embed(model, Xte), yte)
-        print(json.dumps({"seed": seed, "n_per_class": args.n, "rounds": args.rounds, "lr": args.lr,
+        print(json.dumps({"seed": seed, "n_per_class": args.n, "rounds": args.rounds, "lr": args.lr, "pairs": args.pairs,
                           "fe_logreg": round(float(fe), 4), "setfit_logreg": round(float(sf), 4),
                           "train_s": round(train_s, 1)}), flush=True)
 

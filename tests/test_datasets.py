@@ -78,6 +78,29 @@ def test_csv_text_and_column_errors(tmp_path: Path) -> None:
         load_csv(empty_label)
 
 
+def test_csv_columns_are_guessed_when_unambiguous(image_folder: Path, tmp_path: Path) -> None:
+    texts = tmp_path / "t.csv"
+    texts.write_text("body,Category\nhello world,x\nbye now,y\n")
+    ds = load_csv(texts)  # no 'label' column: 'Category' is; the one other column is the text
+    assert ds.modality == "text" and ds.X == ["hello world", "bye now"] and ds.y.tolist() == ["x", "y"]
+    assert load_csv(texts, require_labels=False).X == ["hello world", "bye now"]  # as `predict` reads it
+    files = sorted(image_folder.rglob("*.png"))[:3]
+    listing = image_folder / "files.csv"
+    listing.write_text("picture,target\n" + "".join(f"{f.relative_to(image_folder)},{f.parent.name}\n" for f in files))
+    ds = load_csv(listing)  # the lone column holds image file names: image paths
+    assert ds.modality == "image" and ds.X == [str(f) for f in files]
+    both = tmp_path / "b.csv"
+    both.write_text("body,topic\nhello,x\nbye,y\n")
+    with pytest.raises(DataError, match=r"no text or path column and no label column .*--label-column"):
+        load_csv(both)
+    assert load_csv(both, label_column="topic").X == ["hello", "bye"]
+    three = tmp_path / "c.csv"
+    three.write_text("body,note,topic\nhello,a,x\nbye,b,y\n")
+    with pytest.raises(DataError, match=r"no text or path column \(columns: body, note, topic\)"):
+        load_csv(three, label_column="topic")  # two candidates: no guess
+    assert load_csv(three, label_column="topic", id_column="note").X == ["hello", "bye"]
+
+
 def test_csv_with_image_paths(image_folder: Path, tmp_path: Path) -> None:
     files = sorted(image_folder.rglob("*.png"))[:4]
     csv_path = image_folder / "list.csv"

@@ -9,11 +9,15 @@ import os
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from ..exceptions import TransferKitError
+
+#: the --label-column option of every command that reads labelled CSVs
+LabelCol = Annotated[str, typer.Option("--label-column", help="CSV column holding the labels (default: label; "
+                                                               "without one, labels, class, category or target).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

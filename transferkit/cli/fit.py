@@ -15,6 +15,7 @@ from ._common import (
     TTA,
     Engine,
     Head,
+    LabelCol,
     fail,
     make_console,
     parse_head_params,
@@ -28,7 +29,6 @@ DataArg = Annotated[str, typer.Argument(help="Folder of class subfolders, a CSV 
 ModelArg = Annotated[Path, typer.Argument(help="Model directory written by `transferkit fit`.")]
 TextCol = Annotated[str | None, typer.Option("--text-column", help="CSV column holding the texts.")]
 PathCol = Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")]
-LabelCol = Annotated[str, typer.Option("--label-column", help="CSV column holding the labels.")]
 
 
 def _print_summary(results: dict[str, Any], out: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import Engine, make_console, print_json, say, user_errors
+from ._common import Engine, LabelCol, make_console, print_json, say, user_errors
 
 
 class LayerSet(str, Enum):
@@ -120,7 +120,7 @@ def rank(
     json_output: Annotated[bool, typer.Option("--json", help="Print the ranking as JSON on stdout instead of a table.")] = False,
     text_column: Annotated[str | None, typer.Option("--text-column", help="CSV column holding the texts.")] = None,
     path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
-    label_column: Annotated[str, typer.Option("--label-column", help="CSV column holding the labels.")] = "label",
+    label_column: LabelCol = "label",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Rank pretrained backbones and layers for DATA by transferability scores (no training), with random-init

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import fail, parse_name_values, print_json, say, user_errors
+from ._common import LabelCol, fail, parse_name_values, print_json, say, user_errors
 
 
 class Strategy(str, Enum):
@@ -57,7 +57,7 @@ def lr_find(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     text_column: Annotated[str | None, typer.Option("--text-column", help="CSV column holding the texts.")] = None,
     path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
-    label_column: Annotated[str, typer.Option("--label-column", help="CSV column holding the labels.")] = "label",
+    label_column: LabelCol = "label",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print the rates and losses as JSON.")] = False,
 ) -> None:

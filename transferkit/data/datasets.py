@@ -148,6 +148,11 @@ def list_images(path: str | os.PathLike[str]) -> list[str]:
     return files
 
 
+#: the label column ``load_csv`` reads by default, and the names it tries when that one is absent
+DEFAULT_LABEL_COLUMN = "label"
+LABEL_COLUMN_GUESSES = ("label", "labels", "class", "category", "target")
+
+
 def load_csv(
     path: str | os.PathLike[str],
     *,
@@ -160,8 +165,11 @@ def load_csv(
     """A CSV file with a text (or image path) column and a label column.
 
     Without ``text_column``/``path_column`` the item column is guessed: ``text``, ``sentence``, ``review``,
-    ``path``, ``image``, ``file`` or ``filename``, in that order. Relative image paths are resolved against
-    the CSV's folder. ``id_column``: a column naming each row, returned in ``extra["ids"]``.
+    ``document``, then ``path``, ``image``, ``file``, ``filename`` or ``filepath`` (any case); failing those,
+    the one column left besides the label and id columns is taken, as image paths when every value ends in
+    an image extension and as text otherwise. When the default ``label`` column is absent, ``labels``,
+    ``class``, ``category`` or ``target`` is used. Relative image paths are resolved against the CSV's
+    folder. ``id_column``: a column naming each row, returned in ``extra["ids"]``.
     """
     csv_path = Path(path).expanduser()
     if not csv_path.is_file():
@@ -186,6 +194,9 @@ def load_csv(
             )
         return col
 
+    lowered = {c.lower(): c for c in columns}
+    if label_column == DEFAULT_LABEL_COLUMN and label_column not in columns:
+        label_column = next((lowered[c] for c in LABEL_COLUMN_GUESSES if c in lowered), label_column)
     if text_column and path_column:
         raise DataError("give either a text column or a path column, not both")
     if text_column:
@@ -193,17 +204,25 @@ def load_csv(
     elif path_column:
         item_col, modality = need(path_column, "path"), "image"
     else:
-        lowered = {c.lower(): c for c in columns}
         guess = next((lowered[c] for c in ("text", "sentence", "review", "document") if c in lowered), None)
         modality = "text"
         if guess is None:
             guess = next((lowered[c] for c in ("path", "image", "file", "filename", "filepath") if c in lowered), None)
             modality = "image"
         if guess is None:
-            raise DataError(
-                f"CSV {csv_path.name!r} has no text or path column (columns: {', '.join(columns)}); "
-                "name it with --text-column or --path-column"
-            )
+            rest = [c for c in columns if c not in (label_column, id_column)]
+            if len(rest) != 1:
+                no_label = require_labels and bool(label_column) and label_column not in columns
+                raise DataError(
+                    f"CSV {csv_path.name!r} has no text or path column"
+                    + (f" and no label column ({', '.join(LABEL_COLUMN_GUESSES)})" if no_label else "")
+                    + f" (columns: {', '.join(columns)}); name "
+                    + ("them with --text-column or --path-column and --label-column" if no_label
+                       else "it with --text-column or --path-column")
+                )
+            guess = rest[0]
+            values = [str(r[guess] or "").strip().lower() for r in rows]
+            modality = "image" if all(v.endswith(IMAGE_EXTENSIONS) for v in values) else "text"
         item_col = guess
     labels = None
     if label_column and (require_labels or label_column in columns):

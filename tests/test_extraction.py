@@ -26,6 +26,38 @@ def test_auto_engine_prefers_onnx_for_images(tiny_backbone: str, tiny_images) ->
     assert e.engine_used_ == "onnx"
 
 
+def test_a_verified_onnx_graph_runs_without_building_the_network(tiny_backbone: str, tiny_images,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first extraction checks the exported graph against PyTorch and records the check next to it; a
+    later extractor (a new process, as `predict` is) then runs the graph without building the network. A
+    graph that no longer matches its record is checked again."""
+    import json
+
+    from transferkit._utils import sha256_file
+    from transferkit.backbones import clear_loaded
+
+    X = tiny_images[0][:6]
+    first = Extractor(tiny_backbone, cache=False)
+    a = first.extract(X)
+    marker = first._marker_path()
+    assert first.engine_used_ == "onnx" and marker.exists()
+    assert json.loads(marker.read_text())["sha256"] == sha256_file(first._onnx_path())
+    clear_loaded()
+    built: list[str] = []
+    real = extraction.load_backbone
+    monkeypatch.setattr(extraction, "load_backbone", lambda *args, **kw: built.append("built") or real(*args, **kw))
+    second = Extractor(tiny_backbone, cache=False)
+    b = second.extract(X)
+    assert second.engine_used_ == "onnx" and second._backbone is None and not built
+    assert np.max(np.abs(a - b)) <= 1e-6
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "sha256": "0" * 64}))  # graph ≠ record
+    third = Extractor(tiny_backbone, cache=False)
+    c = third.extract(X)
+    assert built and third._backbone is not None and third.engine_used_ == "onnx"
+    assert json.loads(marker.read_text())["sha256"] == sha256_file(third._onnx_path())  # checked, recorded again
+    assert np.max(np.abs(a - c)) <= 1e-6
+
+
 def test_broken_onnx_falls_back_to_torch(tiny_backbone: str, tiny_images, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("exporter exploded")

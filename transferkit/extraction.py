@@ -16,6 +16,7 @@ Two execution paths, chosen by ``engine``:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._utils import atomic_path, cache_root, progress
+from ._utils import atomic_path, atomic_write_json, cache_root, progress, sha256_file
 from .backbones import Backbone, BackboneConfig, get_config, load_backbone
 from .backbones.weights import resolve_weights
 from .data.cache import EmbeddingCache
@@ -148,6 +149,7 @@ class Extractor:
         self.num_workers = max(1, int(num_workers))
         self._backbone: Backbone | None = given
         self._runner: Runner | None = None
+        self._verified: bool | None = None
         self.engine_used_: str | None = None
         self.stats_: dict[str, Any] = {}
 
@@ -211,10 +213,41 @@ class Extractor:
     def _onnx_path(self) -> Path:
         return cache_root() / "onnx" / f"{self.key}.onnx"
 
+    def _marker_path(self) -> Path:
+        return self._onnx_path().with_suffix(".verified.json")
+
+    def _graph_verified(self) -> bool:
+        """Whether the cached ONNX graph was checked against PyTorch under this onnxruntime version: its
+        marker holds the graph file's sha256, so a changed or truncated graph is checked again."""
+        if self._verified is None:
+            self._verified = False
+            path, marker = self._onnx_path(), self._marker_path()
+            if path.exists() and marker.exists():
+                try:
+                    import onnxruntime as ort
+
+                    record = json.loads(marker.read_text())
+                    self._verified = (record.get("onnxruntime") == ort.__version__
+                                      and record.get("sha256") == sha256_file(path))
+                except (ImportError, OSError, ValueError, AttributeError):
+                    self._verified = False
+        return self._verified
+
+    def _inputs(self) -> Any:
+        """What turns loaded items into the runner's inputs: the backbone, or for images whose verified ONNX
+        graph will run, the preprocessing alone (:class:`ImageInputs`), so the network is never built."""
+        if self._backbone is None and self.config.modality == "image" and self.engine != "torch" \
+                and self._graph_verified():
+            from .backbones.base import ImageInputs
+
+            return ImageInputs(self.config, self.image_size)
+        return self.backbone
+
     def _onnx_runner(self) -> Runner:
         import onnxruntime as ort
 
         path = self._onnx_path()
+        verified = self._graph_verified()
         if not path.exists():
             export_feature_onnx(self.backbone, self.layer, path, tta=self.tta)
         session = make_session(path)
@@ -223,15 +256,18 @@ class Extractor:
         def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
             return session.run(None, dict(zip(input_names, inputs.values(), strict=True)))[0]
 
-        # check the graph against PyTorch once per process before trusting it
-        probe = self._probe_inputs()
-        ref = self._torch_runner()(probe)
-        got = run(probe)
-        diff = float(np.max(np.abs(ref - got))) if ref.size else 0.0
-        if not np.isfinite(diff) or diff > ONNX_TOLERANCE * max(1.0, float(np.max(np.abs(ref)))):
-            path.unlink(missing_ok=True)
-            raise TransferKitError(f"ONNX features differ from PyTorch by {diff:.2e}")
-        _ = ort  # keep the import explicit for readers
+        if not verified:  # check the graph against PyTorch before trusting it; the marker records the check
+            probe = self._probe_inputs()
+            ref = self._torch_runner()(probe)
+            got = run(probe)
+            diff = float(np.max(np.abs(ref - got))) if ref.size else 0.0
+            if not np.isfinite(diff) or diff > ONNX_TOLERANCE * max(1.0, float(np.max(np.abs(ref)))):
+                path.unlink(missing_ok=True)
+                self._marker_path().unlink(missing_ok=True)
+                raise TransferKitError(f"ONNX features differ from PyTorch by {diff:.2e}")
+            atomic_write_json(self._marker_path(), {"sha256": sha256_file(path), "onnxruntime": ort.__version__,
+                                                    "max_abs_diff": diff, "probe_items": len(ref)})
+            self._verified = True
         return run
 
     def _probe_inputs(self) -> dict[str, np.ndarray]:
@@ -244,7 +280,8 @@ class Extractor:
     def runner(self) -> Runner:
         if self._runner is not None:
             return self._runner
-        want_onnx = self.engine == "onnx" or (self.engine == "auto" and self.backbone.onnx_exportable())
+        want_onnx = self.engine == "onnx" or (self.engine == "auto" and (self._graph_verified()
+                                                                         or self.backbone.onnx_exportable()))
         if want_onnx:
             try:
                 self._runner = self._onnx_runner()
@@ -302,7 +339,7 @@ class Extractor:
         return out
 
     def _run_chunk(self, items: ItemSource, chunk: list[int], run: Runner, bar: Any) -> np.ndarray:
-        backbone = self.backbone
+        backbone = self._inputs()
         order = list(range(len(chunk)))
         if hasattr(backbone, "item_length"):  # text: batch similar lengths together to pad less
             order.sort(key=lambda j: backbone.item_length(items.load(chunk[j])))  # type: ignore[attr-defined]

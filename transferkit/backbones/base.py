@@ -69,7 +69,29 @@ class Backbone:
         return False
 
 
-class ImageBackbone(Backbone):
+class ImageInputs:
+    """An image backbone's preprocessing, without its network: each image resized and center-cropped to
+    ``image_size``, stacked into the uint8 NHWC ``pixels`` input. :class:`ImageBackbone` inherits it; an
+    already verified ONNX graph needs nothing else, so extraction can skip building the PyTorch network."""
+
+    def __init__(self, config: BackboneConfig, image_size: int | None = None) -> None:
+        self.config = config
+        self.image_size = int(image_size or config.input_size or 224)
+
+    def prepare_item(self, item: Image.Image) -> np.ndarray:
+        """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3), with
+        torchvision's ``Resize`` + ``CenterCrop`` arithmetic (:func:`~transferkit.data.items.resize_center_crop`)."""
+        return resize_center_crop(item, self.image_size, _PIL_FILTERS[self.config.interpolation])
+
+    def prepare(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
+        arrays = [x if isinstance(x, np.ndarray) else self.prepare_item(x) for x in items]
+        return {"pixels": np.stack(arrays, axis=0)}
+
+    def collate(self, prepared: Sequence[Any]) -> dict[str, np.ndarray]:
+        return self.prepare(prepared)
+
+
+class ImageBackbone(ImageInputs, Backbone):
     """An image CNN whose feature layers are the outputs of consecutive stages."""
 
     def __init__(
@@ -80,22 +102,12 @@ class ImageBackbone(Backbone):
         weights_id: str,
         image_size: int | None = None,
     ) -> None:
-        self.config = config
+        ImageInputs.__init__(self, config, image_size)
         self.stages = stages
         self.model = model.eval()
         self.weights_id = weights_id
-        self.image_size = int(image_size or config.input_size or 224)
         if [n for n, _ in stages] != list(config.layers):
             raise AssertionError(f"stages of {config.name} do not match its configured layers")
-
-    def prepare_item(self, item: Image.Image) -> np.ndarray:
-        """Resize the shorter side to ``image_size`` and center-crop to a square; uint8 (S, S, 3), with
-        torchvision's ``Resize`` + ``CenterCrop`` arithmetic (:func:`~transferkit.data.items.resize_center_crop`)."""
-        return resize_center_crop(item, self.image_size, _PIL_FILTERS[self.config.interpolation])
-
-    def prepare(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
-        arrays = [x if isinstance(x, np.ndarray) else self.prepare_item(x) for x in items]
-        return {"pixels": np.stack(arrays, axis=0)}
 
     def feature_module(self, layer: str | None = None, pool: bool = True) -> nn.Module:
         layer = self.config.resolve_layer(layer)

@@ -123,11 +123,14 @@ def test_export_onnx_matches(fitted: Path, tmp_path: Path) -> None:
 
 def test_cache_info_and_clear(fitted: Path) -> None:
     code, out, _ = run("cache", "info", "--json")
-    entries = json.loads(out)["entries"]
+    info = json.loads(out)
+    entries = info["entries"]
     assert code == 0 and entries and entries[0]["backbone"] == "tiny-cnn" and entries[0]["items"] > 0
+    assert info["onnx"]["files"] >= 2 and info["onnx"]["bytes"] > 0  # the exported graph and its check record
     code, _, err = run("cache", "clear")
     assert code == 0 and "cleared" in err
-    assert json.loads(run("cache", "info", "--json")[1])["entries"] == []
+    after = json.loads(run("cache", "info", "--json")[1])
+    assert after["entries"] == [] and after["onnx"]["files"] == 0 and after["onnx"]["bytes"] == 0
     code, _, err = run("cache", "clear", "--key", "nope")
     assert code == 2 and "no cache entry 'nope'" in err
 

@@ -40,6 +40,19 @@ def cache_root() -> Path:
     return base / "transferkit"
 
 
+def onnx_dir() -> Path:
+    """Where exported ONNX feature graphs (``<key>.onnx``) and the records of their checks are kept."""
+    return cache_root() / "onnx"
+
+
+def onnx_files(key: str | None = None) -> list[Path]:
+    """The files in :func:`onnx_dir` (of one cache key, or all of them)."""
+    d = onnx_dir()
+    if not d.is_dir():
+        return []
+    return sorted(f for f in d.iterdir() if f.is_file() and (key is None or f.name.split(".")[0] == key))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the same directory; move it onto ``path`` only if the block succeeds.

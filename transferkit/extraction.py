@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._utils import atomic_path, atomic_write_json, cache_root, progress, sha256_file
+from ._utils import atomic_path, atomic_write_json, onnx_dir, progress, sha256_file
 from .backbones import Backbone, BackboneConfig, get_config, load_backbone
 from .backbones.weights import resolve_weights
 from .data.cache import EmbeddingCache
@@ -211,7 +211,7 @@ class Extractor:
         return run
 
     def _onnx_path(self) -> Path:
-        return cache_root() / "onnx" / f"{self.key}.onnx"
+        return onnx_dir() / f"{self.key}.onnx"
 
     def _marker_path(self) -> Path:
         return self._onnx_path().with_suffix(".verified.json")

@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
+from .._utils import onnx_dir, onnx_files
 from ._common import console, print_json, say, user_errors
 
-app = typer.Typer(help="Inspect or clear the on-disk embedding cache.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(help="Inspect or clear the on-disk cache: embeddings and exported ONNX graphs.", no_args_is_help=True,
+                  rich_markup_mode=None)
 
 
 def _human(n: float) -> str:
@@ -38,8 +40,10 @@ def info(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")
         }
         for e in entries
     ]
+    graphs = onnx_files()
+    onnx = {"root": str(onnx_dir()), "files": len(graphs), "bytes": sum(f.stat().st_size for f in graphs)}
     if json_output:
-        print_json({"root": str(cache.root), "entries": rows})
+        print_json({"root": str(cache.root), "entries": rows, "onnx": onnx})
         return
     from rich.table import Table
 
@@ -50,6 +54,7 @@ def info(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")
         table.add_row(r["key"], r["backbone"], r["layer"], r["weights"], str(r["items"]), _human(r["bytes"]))
     console().print(table)
     say(f"{len(rows)} entries, {sum(r['items'] for r in rows)} items, {_human(sum(r['bytes'] for r in rows))}")
+    say(f"ONNX graphs: {onnx['files']} files, {_human(onnx['bytes'])} in {onnx['root']} (rebuilt when needed)")
 
 
 @app.command("clear")
@@ -57,8 +62,12 @@ def info(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")
 def clear(
     key: Annotated[str | None, typer.Option(help="Clear only this entry (see `cache info`).")] = None,
 ) -> None:
-    """Delete cached embeddings (all, or one entry)."""
+    """Delete cached embeddings and exported ONNX graphs (all, or those of one entry)."""
     from ..data.cache import EmbeddingCache
 
     freed = EmbeddingCache().clear(key)
+    for f in onnx_files(key):
+        size = f.stat().st_size
+        f.unlink(missing_ok=True)
+        freed += size
     say(f"cleared {_human(freed)}")

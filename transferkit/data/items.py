@@ -275,6 +275,26 @@ def _looks_like_path(x: Any) -> bool:
     )
 
 
+#: the largest side at which images that share one square size are used as they are (native size)
+MAX_NATIVE_SIZE = 64
+
+
+def native_square_size(X: Any, max_size: int = MAX_NATIVE_SIZE, sample: int = 256) -> int | None:
+    """The side of the images in ``X`` when the first ``sample`` of them share one square size of at most
+    ``max_size`` pixels (read from file headers), else ``None``: small native images (28×28 digits) are then
+    used as they are instead of being resized."""
+    items = as_items(X, "image")
+    sizes: set[tuple[int, int]] = set()
+    for i in range(min(len(items), sample)):
+        sizes.add(items.pixel_size(i))
+        if len(sizes) > 1:
+            return None
+    if not sizes:
+        return None
+    ((w, h),) = sizes
+    return int(w) if w == h and w <= max_size else None
+
+
 def as_items(X: Any, modality: str | None = None) -> ItemSource:
     """Wrap ``X`` in the matching :class:`ItemSource`.
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..data.items import as_items, resize_center_crop
+from ..data.items import as_items, native_square_size, resize_center_crop
 from ..heads import fit_head
 
 
@@ -47,18 +47,8 @@ class RawPixelClassifier(ClassifierMixin, BaseEstimator):
             stack = stack[..., :1]
         return stack.reshape(len(stack), -1).astype(np.float32) / 255.0, use_grey
 
-    def _native_size(self, X: Any) -> int:
-        items = as_items(X, "image")
-        sizes = set()
-        for i in range(min(len(items), 256)):
-            sizes.add(items.pixel_size(i))
-            if len(sizes) > 1:
-                return self.size
-        (w, h), = sizes
-        return w if w == h and w <= 64 else self.size
-
     def fit(self, X: Any, y: Any) -> RawPixelClassifier:
-        self.input_size_ = self._native_size(X)
+        self.input_size_ = native_square_size(X) or self.size
         P, self.grey_ = self._pixels(X, self.input_size_, None)
         self.classes_, y_index = np.unique(np.asarray(y), return_inverse=True)
         # the plain pixel baseline: no power normalisation (pixels are non-negative, "auto" would apply it)

@@ -18,22 +18,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..backbones import BackboneConfig, WeightsSource, load_backbone
-from ..data.items import as_items
+from ..data.items import MAX_NATIVE_SIZE, native_square_size
 from ..exceptions import NotFittedError
 from ..training import Stage
 from .fine_tuning import FineTuneConfig, build_setup, train_network
-
-MAX_NATIVE_SIZE = 64
-
-
-def _native_size(X: Any) -> int:
-    items = as_items(X, "image")
-    sizes = {items.pixel_size(i) for i in range(min(len(items), 256))}
-    if len(sizes) == 1:
-        ((w, h),) = sizes
-        if w == h and w <= MAX_NATIVE_SIZE:
-            return int(w)
-    return MAX_NATIVE_SIZE
 
 
 def smallcnn_config(widths: tuple[int, ...], size: int) -> BackboneConfig:
@@ -80,7 +68,7 @@ class SmallCNNClassifier(ClassifierMixin, BaseEstimator):
 
         y_arr = check_labels(y)
         self.classes_, y_index = np.unique(y_arr, return_inverse=True)
-        size = int(self.image_size or _native_size(X))
+        size = int(self.image_size or native_square_size(X) or MAX_NATIVE_SIZE)
         seed = self.random_state or 0
         config = FineTuneConfig(epochs=self.epochs, lr=self.lr, augment=self.augment, dropout=0.2, l2sp=0.0,
                                 weight_decay=0.01, patience=self.patience, batch_size=self.batch_size, seed=seed,

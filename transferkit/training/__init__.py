@@ -16,9 +16,10 @@ from .callbacks import (
 )
 from .checkpoint import clear_state, has_state, load_state, save_state
 from .data import ItemBatches, stratified_split
-from .loop import Batches, Stage, StepOutput, Task, Trainer, TrainingDivergedError
+from .loop import Trainer
 from .lr_finder import LRFinderResult, LRRangeTest, lr_range_test, suggest
 from .optim import block_param_groups
+from .types import Batches, Stage, StepOutput, Task, TrainerLike, TrainingDivergedError
 
 __all__ = [
     "Batches",
@@ -36,6 +37,7 @@ __all__ = [
     "StepOutput",
     "Task",
     "Trainer",
+    "TrainerLike",
     "TrainingDivergedError",
     "WeightAverage",
     "block_param_groups",

@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,32 +21,10 @@ from torch import nn
 from .._utils import progress
 from ..exceptions import ConfigError
 from .checkpoint import clear_state, has_state, load_state, save_state
-
-if TYPE_CHECKING:
-    from .loop import StepOutput, Trainer
+from .types import Callback, StepOutput
+from .types import TrainerLike as Trainer
 
 log = logging.getLogger(__name__)
-
-
-class Callback:
-    """Base class with every hook as a no-op."""
-
-    order = 50
-
-    def on_fit_start(self, trainer: Trainer) -> None: ...
-    def on_stage_start(self, trainer: Trainer) -> None: ...
-    def on_epoch_start(self, trainer: Trainer) -> None: ...
-    def on_batch_end(self, trainer: Trainer, output: StepOutput) -> None: ...
-    def on_validation_start(self, trainer: Trainer) -> None: ...
-    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None: ...
-    def on_stage_end(self, trainer: Trainer) -> None: ...
-    def on_fit_end(self, trainer: Trainer) -> None: ...
-    def teardown(self, trainer: Trainer) -> None: ...
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class History(Callback):

@@ -27,99 +27,15 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..exceptions import ConfigError, TransferKitError
-
-
-class TrainingDivergedError(TransferKitError, RuntimeError):
-    """The loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage of training.
-
-    Args:
-        name: shown in logs and the history (``"head"``, ``"fine-tune"``, ...).
-        epochs: passes over the training batches (0 skips the stage).
-        lr: peak learning rate; each parameter group trains at ``lr * group["lr_scale"]``.
-        warmup: fraction of the stage's steps over which the rate rises linearly from 0.
-        schedule: ``"cosine"`` (decay to ``lr * end_factor``), ``"constant"``, or ``"exponential"``
-            (from ``lr`` to ``lr * end_factor``: the LR range test).
-        end_factor: see ``schedule``.
-        steps: length of the schedule in steps (default: ``epochs`` × batches per epoch).
-        task, train, val: this stage's own task and batches instead of the fit's (e.g. a head trained on
-            cached features of a frozen base); the task's model must be part of the fit's model, whose
-            state checkpoints hold.
-    """
-
-    name: str
-    epochs: int
-    lr: float
-    warmup: float = 0.0
-    schedule: str = "cosine"
-    end_factor: float = 0.01
-    steps: int | None = None
-    task: Any = field(default=None, compare=False, repr=False)
-    train: Any = field(default=None, compare=False, repr=False)
-    val: Any = field(default=None, compare=False, repr=False)
-
-    def describe(self) -> dict[str, Any]:
-        """The schedule, as JSON (checkpoint fingerprints)."""
-        return {"name": self.name, "epochs": self.epochs, "lr": self.lr, "warmup": self.warmup,
-                "schedule": self.schedule, "end_factor": self.end_factor, "steps": self.steps,
-                "own_task": self.task is not None}
-
-    def lr_factor(self, step: int, total: int) -> float:
-        """Multiplier of ``lr`` at ``step`` (0-based) of a stage of ``total`` steps."""
-        total = max(1, self.steps or total)
-        pos = min(step, total - 1) / max(1, total - 1)
-        if self.schedule == "exponential":
-            return float(self.end_factor**pos)
-        warm = int(round(self.warmup * total))
-        if step < warm:
-            return (step + 1) / (warm + 1)
-        if self.schedule == "constant":
-            return 1.0
-        rest = (step - warm) / max(1, total - warm - 1)
-        return float(self.end_factor + (1.0 - self.end_factor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, rest))))
-
-
-@dataclass
-class StepOutput:
-    """What a task returns for one batch: the loss to minimise, batch-mean metrics to log, the batch size."""
-
-    loss: torch.Tensor
-    metrics: dict[str, float] = field(default_factory=dict)
-    n: int = 1
-
-
-class Task(Protocol):
-    """The model side of training. ``param_groups`` returns, in a fixed order, dicts with ``name``,
-    ``params`` (list of ``(parameter name, parameter)`` that currently require grad), ``lr_scale`` and
-    ``weight_decay``; groups may be empty."""
-
-    model: nn.Module
-
-    def training_step(self, batch: Any) -> StepOutput: ...
-
-    def validation_step(self, batch: Any) -> StepOutput: ...
-
-    def param_groups(self) -> list[dict[str, Any]]: ...
-
-
-class Batches(Protocol):
-    """Mini-batches: ``len()`` per epoch, and ``epoch(i)`` iterating over the batches of epoch ``i``."""
-
-    def __len__(self) -> int: ...
-
-    def epoch(self, epoch: int) -> Iterable[Any]: ...
+from ..exceptions import ConfigError
+from .callbacks import History
+from .types import Batches, Stage, Task, TrainingDivergedError
 
 
 class Trainer:
@@ -143,8 +59,6 @@ class Trainer:
 
     def __init__(self, callbacks: Sequence[Any] = (), *, seed: int = 0, grad_clip: float | None = 1.0,
                  betas: tuple[float, float] = (0.9, 0.999), on_divergence: str = "raise") -> None:
-        from .callbacks import History
-
         if on_divergence not in ("raise", "stop"):
             raise ConfigError(f"on_divergence={on_divergence!r} is not allowed; expected 'raise' or 'stop'")
         cbs = list(callbacks)
@@ -334,8 +248,6 @@ class Trainer:
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        from .callbacks import History
-
         return next(cb for cb in self.callbacks if isinstance(cb, History)).epochs
 
     def _call(self, hook: str, *args: Any) -> None:

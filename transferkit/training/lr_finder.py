@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ConfigError
-from .callbacks import Callback
-from .loop import Batches, Stage, StepOutput, Task, Trainer
+from .loop import Trainer
+from .types import Batches, Callback, Stage, StepOutput, Task
 
 
 @dataclass

@@ -48,7 +48,8 @@ def test_backbones_json_lists_every_entry() -> None:
 
 
 def test_fit_writes_model_results_and_report(fitted: Path) -> None:
-    assert sorted(p.name for p in fitted.iterdir()) == ["head.safetensors", "model.json", "report.html", "results.json"]
+    assert sorted(p.name for p in fitted.iterdir()) == ["head.safetensors", "manifest.json", "model.json", "report.html",
+                                                          "results.json"]
     results = json.loads((fitted / "results.json").read_text())
     assert {"metrics", "baseline", "verdict", "dataset", "model", "timings", "projection"} <= set(results)
     assert results["metrics"]["accuracy"] > 0.6

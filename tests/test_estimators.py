@@ -95,7 +95,7 @@ def test_save_load_gives_identical_predictions(tiny_backbone: str, data, tmp_pat
     for head in ("logreg", "svm", "mlp"):
         clf = TransferClassifier(backbone=tiny_backbone, head=head).fit(X, y.astype(str))
         out = clf.save(tmp_path / head)
-        assert sorted(p.name for p in out.iterdir()) == ["head.safetensors", "model.json"]
+        assert sorted(p.name for p in out.iterdir()) == ["head.safetensors", "manifest.json", "model.json"]
         loaded = TransferClassifier.load(out)
         assert np.array_equal(loaded.predict(Xt), clf.predict(Xt))
         assert loaded.classes_.dtype.kind == "U"
@@ -107,6 +107,8 @@ def test_save_load_gives_identical_predictions(tiny_backbone: str, data, tmp_pat
 def test_loading_checks_files_and_weights(tiny_backbone: str, data, tmp_path: Path) -> None:
     import json
 
+    from transferkit._utils import sha256_file
+
     X, y, _, _ = data
     clf = TransferClassifier(backbone=tiny_backbone).fit(X, y)
     d = clf.save(tmp_path / "m")
@@ -116,11 +118,20 @@ def test_loading_checks_files_and_weights(tiny_backbone: str, data, tmp_path: Pa
     with pytest.raises(ModelFileError, match="no model.json"):
         TransferClassifier.load(tmp_path / "empty")
     doc = json.loads((d / "model.json").read_text())
-    doc["weights_id"] = "f" * 64
+    doc["strategy"]["state"]["weights_id"] = "f" * 64
     (d / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match=r"model\.json' differs from the file the model was saved with"):
+        TransferClassifier.load(d)  # the manifest catches the edit
+    manifest = json.loads((d / "manifest.json").read_text())  # a consistent folder made with other weights
+    manifest["files"]["model.json"]["sha256"] = sha256_file(d / "model.json")
+    (d / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFileError, match="trained with tiny-cnn weights ffffffffffff"):
         TransferClassifier.load(d)
     (d / "head.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelFileError, match=r"head\.safetensors' differs"):
+        TransferClassifier.load(d)
+    manifest["files"]["head.safetensors"]["sha256"] = sha256_file(d / "head.safetensors")
+    (d / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFileError, match="corrupt"):
         TransferClassifier.load(d)
 

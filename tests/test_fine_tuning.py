@@ -18,9 +18,13 @@ from typer.testing import CliRunner
 from tests.conftest import make_images
 from transferkit import TransferClassifier, load_model
 from transferkit.backbones import load_backbone
+from transferkit.estimators import SmallCNNClassifier
 from transferkit.exceptions import ConfigError
-from transferkit.strategies import FineTuneConfig, SmallCNNClassifier, fine_tune, lr_find
-from transferkit.strategies.fine_tuning import ClassificationTask, build_setup, prepare_inputs, state_sha256
+from transferkit.strategies.fine_tuning import FineTuneConfig, fine_tune, lr_find
+from transferkit.strategies.fine_tuning.data import prepare_inputs
+from transferkit.strategies.fine_tuning.model import ClassificationTask
+from transferkit.strategies.fine_tuning.train import build_setup
+from transferkit.strategies.network import state_sha256
 from transferkit.training import Callback, Trainer, stratified_split
 
 
@@ -156,7 +160,7 @@ def test_l2sp_is_zero_at_the_start_and_pulls_toward_the_pretrained_weights(tiny_
 
 
 def test_augmentation_never_touches_validation_or_test_items(tiny_backbone: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import transferkit.strategies.fine_tuning as ft
+    import transferkit.strategies.fine_tuning.train as ft
 
     seen: set[str] = set()
 
@@ -237,9 +241,9 @@ def test_save_load_identical_predictions_and_onnx(tiny_backbone: str, tmp_path: 
     Xt, _ = make_images(6, seed=3)
     clf = TransferClassifier(tiny_backbone, strategy="fine-tune", progress=False, cache=False, **FAST).fit(X, y)
     clf.save(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["head.safetensors", "model.json", "network.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["head.safetensors", "manifest.json", "model.json", "network.safetensors"]
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert doc["params"]["strategy"] == "fine-tune" and doc["fine_tune"]["history"]["epochs"]
+    assert doc["strategy"]["name"] == "fine-tune" and doc["strategy"]["state"]["history"]["epochs"]
     loaded = load_model(tmp_path / "m")
     assert np.array_equal(loaded.predict_proba(Xt), clf.predict_proba(Xt))
     saved = ("strategy", "epochs", "head_epochs", "lr", "unfreeze", "augment", "fine_tune_params", "random_state")
@@ -362,7 +366,7 @@ def test_text_fine_tuning_learns_and_round_trips(tiny_text_backbone: str, tmp_pa
 
 
 def test_contrastive_pairs_pair_each_item_with_its_class_and_another() -> None:
-    from transferkit.strategies.fine_tuning import contrastive_pairs
+    from transferkit.strategies.fine_tuning.contrastive import contrastive_pairs
 
     y = np.array([0, 0, 0, 1, 1, 2])
     pairs = contrastive_pairs(y, rounds=3, seed=0)
@@ -379,7 +383,8 @@ def test_contrastive_pairs_pair_each_item_with_its_class_and_another() -> None:
 
 def _class_separation(backbone: Any, X: list[str], y: np.ndarray) -> float:
     """Mean cosine similarity within classes minus across classes of the pooled embeddings."""
-    from transferkit.strategies.fine_tuning import frozen_features, prepare_inputs
+    from transferkit.strategies.fine_tuning.data import prepare_inputs
+    from transferkit.strategies.fine_tuning.model import frozen_features
     from transferkit.training import ItemBatches
 
     inputs, collate = prepare_inputs(backbone, X)
@@ -394,7 +399,7 @@ def _class_separation(backbone: Any, X: list[str], y: np.ndarray) -> float:
 
 def test_contrastive_pre_tuning_pulls_classes_apart_and_is_saved_with_the_model(
         tiny_text_backbone: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from transferkit.strategies.fine_tuning import contrastive_tune
+    from transferkit.strategies.fine_tuning.contrastive import contrastive_tune
 
     X, y = _texts(12, seed=0)  # 6 per class
     y_index = (y == "rotten").astype(np.int64)
@@ -446,8 +451,8 @@ def test_cli_fit_fine_tune_writes_history_comparison_and_learning_curves(tiny_ba
                         "--epochs", "3", "--head-epochs", "4", "--lr", "0.03", "--unfreeze", "top-1",
                         "--fine-tune-param", "dropout=0.1", "--no-progress")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["head.safetensors", "model.json", "network.safetensors",
-                                                     "report.html", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["head.safetensors", "manifest.json", "model.json",
+                                                     "network.safetensors", "report.html", "results.json"]
     results = json.loads((out / "results.json").read_text())
     assert results["model"]["strategy"] == "fine-tune"
     assert results["model"]["head"] == "logreg, refitted"  # refit_head is on by default

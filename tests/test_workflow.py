@@ -31,7 +31,8 @@ def test_run_fit_outputs(tiny_backbone: str, tmp_path: Path) -> None:
     assert results["dataset"]["n_train"] + results["dataset"]["n_test"] == 36
     assert results["metrics"]["accuracy"] > 0.6
     assert results["model"]["backbone"] == tiny_backbone
-    assert {p.name for p in (tmp_path / "m").iterdir()} == {"model.json", "head.safetensors", "results.json", "report.html"}
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {"model.json", "manifest.json", "head.safetensors", "results.json",
+                                                            "report.html"}
 
 
 def test_a_failing_run_leaves_the_previous_outputs_intact(tiny_backbone: str, tmp_path: Path,

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the names load on first use
     from .backbones import list_backbones, load_backbone
-    from .estimators import FeatureExtractor, TransferClassifier
-    from .io import load_model, save_model
+    from .estimators import FeatureExtractor, TransferClassifier, load_model, save_model
 
 # The entry points load on first use (PEP 562), so that `import transferkit.cli` and `transferkit --help`
 # do not pay for torch and scikit-learn before a command needs them.
@@ -21,8 +20,8 @@ _LAZY = {
     "load_backbone": "backbones",
     "FeatureExtractor": "estimators",
     "TransferClassifier": "estimators",
-    "load_model": "io",
-    "save_model": "io",
+    "load_model": "estimators",
+    "save_model": "estimators",
 }
 
 

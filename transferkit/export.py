@@ -1,10 +1,15 @@
-"""ONNX export of a fitted model: backbone and head as one graph.
+"""ONNX export of a fitted model: backbone and head as one graph, checked before it is kept.
 
-Image models take ``pixels``: uint8 ``(N, S, S, 3)`` RGB already resized to the model's input size (the
-same resize the library does: shorter side to S, centre crop); normalisation is inside the graph. Text
-models take the tokenizer's ``input_ids`` and ``attention_mask`` (int64, ``(N, T)``). The output is
+The graph comes from the model's strategy (:meth:`~transferkit.strategies.Strategy.write_onnx`). Image
+models take ``pixels``: uint8 ``(N, S, S, 3)`` RGB already resized to the model's input size (the same
+resize the library does: shorter side to S, centre crop); normalisation is inside the graph. Text models
+take the tokenizer's ``input_ids`` and ``attention_mask`` (int64, ``(N, T)``). The output is
 ``probabilities`` ``(N, n_classes)`` (class scores for a head without probabilities), columns in the order
 of ``model.json``'s ``classes``.
+
+The graph is written to a temporary sibling, run by its own onnxruntime session on probe inputs, compared
+with the library's predictions, and only then renamed onto ``path``: a failed check leaves nothing (and an
+earlier file at ``path`` intact).
 """
 
 from __future__ import annotations
@@ -15,52 +20,55 @@ from typing import Any
 
 import numpy as np
 
+from ._utils import atomic_path
 from .exceptions import TransferKitError
-from .extraction import export_feature_onnx, make_session
+
+TOLERANCE = 1e-4
+_PROBE_TEXTS = ["a first example sentence", "another, somewhat longer example sentence for the check", "short",
+                "the fourth and final sentence"]
+
+
+def probe_inputs(backbone: Any, n: int = 4, seed: int = 0) -> tuple[Any, dict[str, np.ndarray]]:
+    """``(X, feeds)``: ``n`` probe items for the library and the same items as the graph's inputs."""
+    if backbone.modality == "image":
+        size = backbone.image_size
+        images = np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+        return images, {"pixels": images}
+    texts = _PROBE_TEXTS[:n]
+    return texts, dict(backbone.prepare(texts))
 
 
 def export_onnx(model: Any, path: str | os.PathLike[str], check_items: int = 4) -> dict[str, Any]:
-    """Write ``model`` (a fitted TransferClassifier) to ``path`` and verify the graph against the library.
+    """Write ``model`` (a fitted estimator) to ``path`` as one ONNX graph and verify it against the library.
 
     Returns ``{"inputs", "output", "max_abs_diff", "checked_items"}``; raises if the graph's outputs differ
-    from the library's by more than 1e-4.
+    from the library's by more than 1e-4 (nothing is written then).
     """
-    from .estimators import _check_fitted
+    from .estimators import check_fitted
+    from .extraction import make_session
 
-    _check_fitted(model, "head_")
-    extractor = model._extractor()
-    backbone = extractor.backbone
-    head = model.head_.torch_module().eval()
+    check_fitted(model, "strategy_")
+    strategy = model.strategy_
     path = Path(path)
-    export_feature_onnx(backbone, model.layer_, path, head=head, tta=extractor.tta)
-
-    rng = np.random.default_rng(0)
-    if backbone.modality == "image":
-        size = backbone.image_size  # type: ignore[attr-defined]
-        images = rng.integers(0, 256, size=(check_items, size, size, 3), dtype=np.uint8)
-        inputs = {"pixels": images}
-        X: Any = images
-    else:
-        X = ["a first example sentence", "another, somewhat longer example sentence for the check",
-             "short", "the fourth and final sentence"][:check_items]
-        inputs = backbone.prepare(X)
-    session = make_session(path)
-    got = session.run(None, dict(zip([i.name for i in session.get_inputs()], inputs.values(), strict=True)))[0]
-    model_no_cache = model.__class__(**{**model.get_params(), "cache": False, "progress": False})
-    for attr in ("classes_", "backbone_", "layer_", "weights_id_", "n_features_", "head_", "network_"):
-        if hasattr(model, attr):  # network_: the fine-tuned backbone of strategy="fine-tune"
-            setattr(model_no_cache, attr, getattr(model, attr))
-    if model.head_.probabilistic:
-        want = model_no_cache.predict_proba(X)
-    else:
-        want = model_no_cache.decision_function(X)
-    diff = float(np.max(np.abs(got - want)))
-    if not np.isfinite(diff) or diff > 1e-4:
-        path.unlink(missing_ok=True)
-        raise TransferKitError(f"the exported graph differs from the library by {diff:.2e}; not written")
-    return {
-        "inputs": [i.name for i in session.get_inputs()],
-        "output": session.get_outputs()[0].name,
-        "max_abs_diff": diff,
-        "checked_items": len(X),
-    }
+    with atomic_path(path) as tmp:
+        strategy.write_onnx(tmp)
+        session = make_session(tmp)
+        X, feeds = probe_inputs(strategy.extractor().backbone, check_items)
+        names = [i.name for i in session.get_inputs()]
+        got = session.run(None, {name: np.asarray(feeds[name]) for name in names})[0]
+        uncached = strategy.context
+        strategy.context = uncached.replace(cache=False, progress=False)
+        try:
+            features = strategy.features(X)
+        finally:
+            strategy.context = uncached
+        logits = strategy.logits(features)
+        if model.head_.probabilistic:  # the softmax of the strategy's logits
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            want = e / e.sum(axis=1, keepdims=True)
+        else:
+            want = logits
+        diff = float(np.max(np.abs(got - want)))
+        if not np.isfinite(diff) or diff > TOLERANCE:
+            raise TransferKitError(f"the exported graph differs from the library by {diff:.2e}; not written")
+    return {"inputs": names, "output": session.get_outputs()[0].name, "max_abs_diff": diff, "checked_items": len(X)}

@@ -1,8 +1,15 @@
 """The end-to-end `fit` workflow: split, train, compare with the from-scratch baseline, report, save.
 
 This is what ``transferkit fit`` and ``transferkit quickstart`` run; the CLI only parses arguments and
-calls :func:`run_fit`. The output directory receives the saved model (``model.json`` +
-``head.safetensors``), ``results.json`` and ``report.html``.
+calls :func:`run_fit`, which reads top to bottom as its steps:
+
+1. :func:`split_dataset` (or check a given test set), 2. :func:`choose_backbone` (``auto``: rank first),
+3. :func:`fit_transfer` (the chosen strategy), 4. :func:`fit_baselines` (the from-scratch models the
+verdict compares with, and the strategy's comparisons), 5. the verdict, 6. :func:`assemble_results`,
+7. :func:`write_outputs` (model, ``results.json`` and ``report.html`` as one folder, atomically).
+
+Which strategy trains, which baselines and comparisons it asks for, and what it adds to the results and
+the report come from the strategy registry (:mod:`transferkit.strategies`).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import datetime as _dt
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +31,22 @@ from .evaluation.baselines import make_baseline
 from .evaluation.metrics import classification_metrics
 from .evaluation.verdict import strongest_baseline, transfer_verdict
 from .exceptions import ConfigError, DataError
+from .strategies import get_strategy
 
 log = logging.getLogger(__name__)
 
 MAX_PROJECTION_POINTS = 1000
+
+
+@dataclass
+class Trained:
+    """One model trained on the split: what the results and the comparison table say about it."""
+
+    strategy: str  # the comparison table's "strategy" column
+    name: str  # the model's name (a backbone, or a baseline's name)
+    predictions: np.ndarray  # on the test items
+    seconds: float  # training + prediction
+    description: str = ""
 
 
 def split_dataset(dataset: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -54,6 +74,16 @@ def split_dataset(dataset: Dataset, test_size: float, seed: int) -> tuple[Datase
     return dataset.subset(np.sort(train_idx)), dataset.subset(np.sort(test_idx))
 
 
+def check_test_set(train: Dataset, test: Dataset) -> None:
+    """A separate test set must use the training set's classes and modality."""
+    check_labels(train.y)
+    check_labels(test.y, what="test labels", min_classes=1)
+    unknown = sorted(set(map(str, np.unique(test.y))) - set(map(str, np.unique(train.y))))
+    if unknown:
+        raise DataError(f"the test set has classes the training set lacks: {', '.join(unknown[:5])}; "
+                        "use the same class names in both")
+
+
 def project_2d(features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     """2-D projection for the report: PCA to 50 dimensions, then t-SNE (PCA alone for tiny sets)."""
     from sklearn.decomposition import PCA
@@ -72,6 +102,79 @@ def project_2d(features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     perplexity = float(min(30.0, (n - 1) / 3.0))
     pts = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(reduced)
     return pts, f"PCA ({k}) → t-SNE (perplexity {perplexity:g})"
+
+
+def choose_backbone(train: Dataset, dataset_name: str | None, backbone: str, layer: str | None, *,
+                    rank_backbones: str | list[str] | None, weights: str | None, image_size: int | None,
+                    engine: str, seed: int, progress: bool, say: Callable[[str], None]) -> tuple[str, str | None, Any]:
+    """``(backbone, layer, ranking)``: the given ones, or with ``backbone="auto"`` the recommendation of a
+    ranking on the training split (``layer`` then names the layer set to rank)."""
+    if rank_backbones is not None and backbone != "auto":
+        raise ConfigError(f"candidates to rank were given but --backbone is {backbone!r}; use --backbone auto with them")
+    if backbone != "auto":
+        return backbone, layer, None
+    from .selection.ranking import rank_for_fit
+
+    if weights is not None:
+        raise ConfigError("--weights belongs to one backbone; name it with --backbone instead of auto")
+    ranking = rank_for_fit(train.X, train.y, modality=train.modality, layer=layer, backbones=rank_backbones,
+                           image_size=image_size, engine=engine, seed=seed, progress=progress,
+                           dataset_name=dataset_name, say=say)
+    rec = ranking.recommendation
+    say(f"ranking recommends {rec['backbone']} at {rec['layer']} ({rec['strategy']}): {rec['why']}")
+    return rec["backbone"], rec["layer"], ranking
+
+
+def fit_transfer(clf: TransferClassifier, train: Dataset, test: Dataset,
+                 say: Callable[[str], None]) -> tuple[Trained, np.ndarray]:
+    """Fit the transfer model; returns it as a :class:`Trained` and its test features (for the map)."""
+    from .backbones import get_config
+
+    config = get_config(clf.backbone)
+    if config.modality != train.modality:
+        raise DataError(f"backbone {config.name!r} takes {config.modality} input but the data is {train.modality}; "
+                        f"pick a {train.modality} backbone (see `transferkit backbones`)")
+    configured = clf._configure()  # a bad option fails here, before anything is announced or trained
+    say(f"training {config.name} with {clf.strategy} on {len(train)} items, testing on {len(test)}")
+    t0 = time.perf_counter()
+    clf._fit_configured(configured, train.X, train.y)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    features = clf.features(test.X)
+    pred = clf.predict_from_features(features)
+    clf.predict_s_ = time.perf_counter() - t0
+    return Trained(clf.strategy, config.name, pred, fit_s), features
+
+
+def fit_baselines(clf: TransferClassifier, train: Dataset, test: Dataset, *, compare: bool, seed: int,
+                  progress: bool, say: Callable[[str], None]) -> tuple[list[Trained], list[Trained]]:
+    """``(scratch, comparisons)``: the from-scratch models the verdict compares with (the modality's simple
+    baseline and the strategy's own, e.g. the small CNN of fine-tuning), and, with ``compare``, the
+    strategies the chosen one lists for the comparison table, each trained on the same split."""
+    strategy = get_strategy(clf.strategy)
+    scratch: list[Trained] = []
+    for name in strategy.scratch_baselines(train.modality):
+        baseline = get_strategy(name)
+        say(f"training the from-scratch baseline: {baseline.display_name or name} (same loop and augmentation)")
+        t0 = time.perf_counter()
+        model = TransferClassifier(clf.backbone, strategy=name, augment=clf.augment, engine="torch", cache=False,
+                                   random_state=seed, progress=progress).fit(train.X, train.y)
+        scratch.append(Trained("from scratch", baseline.display_name or name, model.predict(test.X),
+                               time.perf_counter() - t0, model.strategy_.describe().get("description", "")))
+    simple = make_baseline(train.modality, random_state=seed)
+    say(f"training the from-scratch baseline ({simple.name})")
+    t0 = time.perf_counter()
+    simple.fit(train.X, train.y)
+    scratch.append(Trained("from scratch", simple.name, simple.predict(test.X), time.perf_counter() - t0,
+                           simple.description_))
+    comparisons: list[Trained] = []
+    for name in strategy.comparisons if compare else ():
+        say(f"training {name} with {clf.backbone} for the comparison")
+        t0 = time.perf_counter()
+        other = TransferClassifier(clf.backbone, layer=clf.layer, weights=clf.weights, engine=clf.engine, strategy=name,
+                                   random_state=seed, progress=progress, tta=clf.tta).fit(train.X, train.y)
+        comparisons.append(Trained(name, clf.backbone_, other.predict(test.X), time.perf_counter() - t0))
+    return scratch, comparisons
 
 
 def run_fit(
@@ -98,15 +201,14 @@ def run_fit(
     compare: bool = True,
     tta: str = "none",
 ) -> dict[str, Any]:
-    """Train a transfer model and the baseline on one split, evaluate both, write everything to ``out``.
+    """Train a transfer model and the baselines on one split, evaluate them, write everything to ``out``.
 
-    ``strategy="fine-tune"`` fine-tunes the backbone (``fine_tune``: further :class:`TransferClassifier`
-    parameters such as ``epochs``, ``unfreeze``, ``augment``, ``lr``, ``fine_tune_params``); its training
-    state is checkpointed in ``out/checkpoint`` after every epoch and ``resume=True`` continues from there.
-    For images a small CNN is also trained from scratch through the same loop, and the verdict is against the
-    stronger (on the test set) of it and the raw-pixel baseline; the results gain
-    ``history`` (learning curves) and, with ``compare``, feature extraction with the same backbone joins the
-    ``comparison`` table of every model trained on the split.
+    ``strategy`` names a registered strategy; ``fine_tune`` holds further :class:`TransferClassifier`
+    parameters of it (``epochs``, ``unfreeze``, ``augment``, ``lr``, ``fine_tune_params``,
+    ``strategy_params`` ...). A strategy that trains a network checkpoints it in ``out/checkpoint`` after
+    every epoch and ``resume=True`` continues from there. The verdict is against the strongest (on the test
+    set) of the from-scratch models; with ``compare`` the strategy's comparisons (for fine-tuning: feature
+    extraction with the same backbone) join the ``comparison`` table.
 
     ``backbone="auto"`` first ranks the backbones of the data's modality (``rank_backbones``: a subset;
     ``layer``: the layer set to rank, ``last``/``stages``/``all``) on the training split only and uses the
@@ -114,107 +216,61 @@ def run_fit(
 
     Returns the results dictionary (also written to ``out/results.json``).
     """
+    from .io import check_output_folder
+
     say = say or (lambda msg: log.info(msg))
     t_start = time.perf_counter()
-    out = Path(out)
+    out = check_output_folder(out)  # before any work: a bad --out fails in the first second
+    strategy_cls = get_strategy(strategy, task="classification")
     if test is None:
         train, test = split_dataset(dataset, test_size, seed)
     else:
         train = dataset
-        check_labels(train.y)
-        check_labels(test.y, what="test labels", min_classes=1)
-        unknown = sorted(set(map(str, np.unique(test.y))) - set(map(str, np.unique(train.y))))
-        if unknown:
-            raise DataError(f"the test set has classes the training set lacks: {', '.join(unknown[:5])}; "
-                            "use the same class names in both")
+        check_test_set(train, test)
     if train.modality != test.modality:
         raise DataError(f"training data is {train.modality} but test data is {test.modality}")
-
-    ranking = None
-    if rank_backbones is not None and backbone != "auto":
-        raise ConfigError(f"candidates to rank were given but --backbone is {backbone!r}; use --backbone auto with them")
-    if backbone == "auto":
-        from .selection.ranking import rank_for_fit
-
-        if weights is not None:
-            raise ConfigError("--weights belongs to one backbone; name it with --backbone instead of auto")
-        ranking = rank_for_fit(train.X, train.y, modality=train.modality, layer=layer, backbones=rank_backbones,
-                               image_size=image_size, engine=engine, seed=seed, progress=progress,
-                               dataset_name=dataset.name, say=say)
-        backbone, layer = ranking.recommendation["backbone"], ranking.recommendation["layer"]
-        say(f"ranking recommends {backbone} at {layer} ({ranking.recommendation['strategy']}): "
-            f"{ranking.recommendation['why']}")
-
-    fine_tuning = strategy == "fine-tune"
-    clf = TransferClassifier(
-        backbone=backbone, layer=layer, head=head, head_params=head_params, image_size=image_size,
-        weights=weights, engine=engine, random_state=seed, progress=progress, strategy=strategy, tta=tta,
-        **({**(fine_tune or {}), "checkpoint_dir": str(out / "checkpoint"), "resume": resume} if fine_tuning else {}),
-    )
-    from .backbones import get_config
-
-    config = get_config(backbone)
-    if config.modality != train.modality:
-        raise DataError(
-            f"backbone {config.name!r} takes {config.modality} input but the data is {train.modality}; "
-            f"pick a {train.modality} backbone (see `transferkit backbones`)"
-        )
-    if fine_tuning:
-        clf._validate()  # a bad option fails here, before anything is trained
-        augment = f", augment {clf.augment}" if train.modality == "image" else ""  # augmentation is for images only
-        say(f"fine-tuning {config.name} on {len(train)} items (unfreeze {clf.unfreeze}{augment}), testing on {len(test)}")
-    else:
-        say(f"training {config.name} ({clf.layer or 'last'} layer) + {head} head on {len(train)} items, "
-            f"testing on {len(test)}")
-    t0 = time.perf_counter()
-    clf.fit(train.X, train.y)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    test_features = clf.features(test.X)
-    pred = clf.predict_from_features(test_features)
-    predict_s = time.perf_counter() - t0
-
-    others: list[tuple[str, str, Any, float]] = []  # (strategy, model, predictions, seconds) for the comparison
-    scratch: list[tuple[Any, Any, float]] = []  # (model, test predictions, seconds) of each from-scratch model
-    if fine_tuning and train.modality == "image":
-        from .strategies.from_scratch import SmallCNNClassifier
-
-        say("training the from-scratch baselines (small CNN, same loop and augmentation; raw-pixel LR)")
-        t0 = time.perf_counter()
-        cnn = SmallCNNClassifier(augment=clf.augment, random_state=seed, progress=progress).fit(train.X, train.y)
-        scratch.append((cnn, cnn.predict(test.X), time.perf_counter() - t0))
-    else:
-        say(f"training the from-scratch baseline ({'raw pixels' if train.modality == 'image' else 'TF-IDF'})")
-    t0 = time.perf_counter()
-    raw = make_baseline(train.modality, random_state=seed).fit(train.X, train.y)
-    scratch.append((raw, raw.predict(test.X), time.perf_counter() - t0))
-    best = strongest_baseline(test.y, [p for _, p, _ in scratch])  # the verdict's baseline
-    baseline, base_pred, baseline_s = scratch[best]
-    others += [("from scratch", m.name, p, s) for i, (m, p, s) in enumerate(scratch) if i != best]
-    if fine_tuning and compare:
-        say(f"training feature extraction with {config.name} for the comparison")
-        t0 = time.perf_counter()
-        fe = TransferClassifier(backbone=backbone, layer=layer, weights=weights, engine=engine, random_state=seed,
-                                progress=progress, tta=tta).fit(train.X, train.y)
-        others.insert(0, ("feature-extraction", config.name, fe.predict(test.X), time.perf_counter() - t0))
-
-    labels = clf.classes_
-    names = dataset.display_labels(labels)
-    metrics = classification_metrics(test.y, pred, labels=labels, names=names)
-    base_metrics = classification_metrics(test.y, base_pred, labels=labels, names=names)
-    verdict = transfer_verdict(test.y, pred, base_pred, baseline_name=baseline.name, modality=train.modality, seed=seed)
+    backbone, layer, ranking = choose_backbone(
+        train, dataset.name, backbone, layer, rank_backbones=rank_backbones, weights=weights, image_size=image_size,
+        engine=engine, seed=seed, progress=progress, say=say)
+    trains = {"checkpoint_dir": str(out / "checkpoint"), "resume": resume} if strategy_cls.trains_network else {}
+    clf = TransferClassifier(backbone=backbone, layer=layer, head=head, head_params=head_params, image_size=image_size,
+                             weights=weights, engine=engine, random_state=seed, progress=progress, strategy=strategy,
+                             tta=tta, **(fine_tune or {}), **trains)
+    transfer, test_features = fit_transfer(clf, train, test, say)
+    scratch, comparisons = fit_baselines(clf, train, test, compare=compare, seed=seed, progress=progress, say=say)
+    best = strongest_baseline(test.y, [t.predictions for t in scratch])  # the verdict's baseline
+    baseline = scratch[best]
+    verdict = transfer_verdict(test.y, transfer.predictions, baseline.predictions, baseline_name=baseline.name,
+                               modality=train.modality, seed=seed)
     if ranking is not None:  # concrete alternatives from the ranking come first
         from .selection.ranking import ranking_next_steps
 
         verdict["next_steps"] = ranking_next_steps(ranking, verdict["verdict"]) + verdict["next_steps"]
+    others = comparisons + [t for i, t in enumerate(scratch) if i != best]
+    results = assemble_results(dataset, train, test, clf, transfer, baseline, scratch, others, verdict,
+                               test_features, ranking=ranking, test_size=test_size, seed=seed, tta=tta,
+                               image_size=image_size)
+    results["timings"]["total_s"] = time.perf_counter() - t_start
+    write_outputs(out, clf, results, report=report)
+    return results
 
+
+def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: TransferClassifier, transfer: Trained,
+                     baseline: Trained, scratch: list[Trained], others: list[Trained], verdict: dict[str, Any],
+                     test_features: np.ndarray, *, ranking: Any, test_size: float, seed: int, tta: str,
+                     image_size: int | None) -> dict[str, Any]:
+    """The ``results.json`` of a fit: data, model (with what the strategy says of itself), metrics, the
+    baseline and verdict, timings, the 2-D map, the comparison table."""
+    strategy = clf.strategy_
+    labels = clf.classes_
+    names = dataset.display_labels(labels)
+    config = strategy.trunk
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(test_features), size=min(len(test_features), MAX_PROJECTION_POINTS), replace=False))
     points, method = project_2d(test_features[keep], seed)
-    y_test = np.asarray(test.y)
     names_by_label = dict(zip(map(str, labels), names, strict=True))
-
     train_classes, train_counts = np.unique(np.asarray(train.y), return_counts=True)
+    described = strategy.describe()
     results: dict[str, Any] = {
         "transferkit_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -225,79 +281,68 @@ def run_fit(
             "n_train": len(train),
             "n_test": len(test),
             "classes": names,
-            "class_counts": {names_by_label.get(str(c), str(c)): int(n) for c, n in zip(train_classes, train_counts, strict=True)},
+            "class_counts": {names_by_label.get(str(c), str(c)): int(n)
+                             for c, n in zip(train_classes, train_counts, strict=True)},
             "split": "separate test set" if dataset is train else f"stratified {test_size:g} held out, seed {seed}",
         },
         "model": {
             "backbone": clf.backbone_,
             "layer": clf.layer_,
-            "head": (("dropout + linear" if clf.head_.kind == "linear" else f"{clf.head_.kind}, refitted")
-                     if fine_tuning else head),
+            "head": described.pop("head"),
             "head_params": clf.head_.params,
-            "strategy": strategy,
+            "strategy": strategy.name,
+            "strategy_summary": strategy.summary,
             "image_size": (getattr(clf, "image_size_", None) or image_size or config.input_size)
             if config.modality == "image" else None,
             "engine": clf.engine_,
             "tta": tta,
             "weights_id": clf.weights_id_,
             "n_features": clf.n_features_,
+            **described,
         },
-        "metrics": metrics,
-        "baseline": {"name": baseline.name, "description": baseline.description_, "metrics": base_metrics,
-                     "candidates": [m.name for m, _, _ in scratch]},
+        "metrics": classification_metrics(test.y, transfer.predictions, labels=labels, names=names),
+        "baseline": {"name": baseline.name, "description": baseline.description,
+                     "metrics": classification_metrics(test.y, baseline.predictions, labels=labels, names=names),
+                     "candidates": [t.name for t in scratch]},
         "verdict": verdict,
-        "timings": {
-            **clf.fit_timings_,
-            "predict_s": predict_s,
-            "baseline_s": baseline_s,
-            "total_s": time.perf_counter() - t_start,
-        },
+        "timings": {**clf.fit_timings_, "predict_s": clf.predict_s_, "baseline_s": baseline.seconds},
         "extraction": clf.extract_stats_,
         "projection": {
             "method": method,
             "points": np.round(points, 4).tolist(),
-            "labels": [names_by_label.get(str(v), str(v)) for v in y_test[keep]],
+            "labels": [names_by_label.get(str(v), str(v)) for v in np.asarray(test.y)[keep]],
         },
+        **strategy.results_extra(),
     }
     if ranking is not None:
         results["ranking"] = ranking.to_dict()
-    if fine_tuning:
-        results["model"]["fine_tune"] = {k: clf.get_params()[k] for k in
-                                         ("epochs", "head_epochs", "lr", "unfreeze", "augment", "fine_tune_params")}
-        results["history"] = clf.history_
-    rows = [(strategy, config.name, pred, fit_s), ("from scratch", baseline.name, base_pred, baseline_s), *others]
-    results["comparison"] = [_comparison_row(s, m, test.y, p, t, labels, names) for s, m, p, t in rows]
-    write_outputs(out, clf, results, report=report)
+    rows = [transfer, baseline, *others]
+    results["comparison"] = [_comparison_row(t, test.y, labels, names) for t in rows]
     return results
 
 
-def _comparison_row(strategy: str, model: str, y_true: Any, pred: Any, seconds: float, labels: Any,
-                    names: list[str]) -> dict[str, Any]:
-    m = classification_metrics(y_true, pred, labels=labels, names=names)
-    return {"strategy": strategy, "backbone": model, "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
-            "time_s": round(float(seconds), 2)}
+def _comparison_row(t: Trained, y_true: Any, labels: Any, names: list[str]) -> dict[str, Any]:
+    m = classification_metrics(y_true, t.predictions, labels=labels, names=names)
+    return {"strategy": t.strategy, "backbone": t.name, "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
+            "time_s": round(float(t.seconds), 2)}
 
 
 def write_outputs(out: Path, model: Any, results: dict[str, Any], *, report: bool = True) -> None:
-    """Write the model, ``results.json`` and ``report.html`` to ``out``.
+    """Write the model, ``results.json`` and ``report.html`` to ``out`` as one folder, in one step.
 
     Everything that can fail on content (rendering the report, serialising the results) happens in memory
-    first; then each file is written atomically, model files first. An earlier run's files in ``out`` stay
-    intact if anything fails before the writes start.
+    first; then the folder is written to a temporary sibling and swapped in, so an earlier run's folder
+    stays intact if anything fails, and a report never contradicts the model next to it.
     """
     import json
 
-    from ._utils import _json_default, atomic_write_text
+    from ._utils import _json_default
+    from .io import write_folder
 
-    html = None
+    texts = {"results.json": json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"}
     if report:
         from .evaluation.report import report_html
 
-        html = report_html(results)
-    results_text = json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"
-    model.save(out)
-    atomic_write_text(out / "results.json", results_text)
-    if html is not None:
-        atomic_write_text(out / "report.html", html)
-    elif (out / "report.html").exists():
-        (out / "report.html").unlink()  # a report of an earlier run would contradict results.json
+        texts["report.html"] = report_html(results)
+    doc, files = model._model_doc()
+    write_folder(out, doc, files, texts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +19,20 @@ Modality = Literal["image", "text"]
 #: source classifier's softmax probabilities (N, num_source_classes) on the pooled last-layer features. It
 #: goes through the same extraction engine and embedding cache as a real layer; LEEP and NCE read it.
 SOURCE_PROBS = "source_probs"
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+:-]{0,99}$")
+
+
+def check_name(name: str) -> str:
+    """A backbone name must be a plain identifier: it names cache folders and registry entries, so path
+    separators, ``..`` and absolute paths are refused before anything is read or written."""
+    from ..exceptions import ConfigError
+
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ConfigError(f"backbone name {name!r} is not allowed; use letters, digits and '_', '.', '-', '+', ':' "
+                          "(no path separators or '..')")
+    return name
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_USER_ERROR = 2
 
 
-class Head(str, Enum):
-    logreg = "logreg"
-    svm = "svm"
-    mlp = "mlp"
+def registry_choice(names: Callable[[], list[str]], what: str) -> Callable[[str], str]:
+    """typer callback: the value must be one of ``names()`` (read from a registry when the command runs, so
+    entries registered by plug-ins count), with did-you-mean."""
+
+    def check(value: str) -> str:
+        choices = names()
+        if value in choices:
+            return value
+        from .._registry import did_you_mean
+
+        raise typer.BadParameter(f"{value!r} is not a {what}{did_you_mean(str(value), choices)}; "
+                                 f"choose from {', '.join(choices)}")
+
+    return check
+
+
+def choices_metavar(names: list[str]) -> str:
+    return "[" + "|".join(names) + "]"
+
+
+def head_names() -> list[str]:
+    from ..heads import HEADS
+
+    return HEADS.names()
 
 
 class TTA(str, Enum):

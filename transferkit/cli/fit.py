@@ -11,19 +11,23 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from ..strategies import default_strategy, get_strategy, strategy_names
 from ._common import (
     TTA,
     Engine,
-    Head,
     LabelCol,
+    choices_metavar,
     fail,
+    head_names,
     make_console,
     parse_head_params,
+    parse_name_values,
     print_json,
+    registry_choice,
     say,
     user_errors,
 )
-from .train import Augment, Strategy, check_unfreeze, fine_tune_options
+from .train import Augment, check_unfreeze, parse_fine_tune_params
 
 DataArg = Annotated[str, typer.Argument(help="Folder of class subfolders, a CSV file, or a built-in dataset name.")]
 ModelArg = Annotated[Path, typer.Argument(help="Model directory written by `transferkit fit`.")]
@@ -53,6 +57,24 @@ def _print_summary(results: dict[str, Any], out: Path) -> None:
     console.print(f"model:   {out}/model.json\nresults: {out}/results.json\nreport:  {out}/report.html")
 
 
+def _strategy_help() -> str:
+    return "; ".join(f"{n}: {get_strategy(n).summary}" for n in strategy_names()) + "."
+
+
+def _check_strategy_options(strategy: str, given: dict[str, tuple[str, Any, Any]]) -> None:
+    """Options that belong to other strategies must keep their defaults (``given``: estimator parameter →
+    (CLI flag, value, default)); the registry says which strategy reads which parameter."""
+    options = get_strategy(strategy).options
+    wrong = [(param, flag) for param, (flag, value, default) in given.items()
+             if value != default and param not in options]
+    if not wrong:
+        return
+    owners = sorted({n for param, _ in wrong for n in strategy_names() if param in get_strategy(n).options})
+    where = f"--strategy {' or '.join(owners)}" if owners else "another strategy"
+    flags = ", ".join(dict.fromkeys(flag for _, flag in wrong))
+    raise fail(f"{flags} only apply to {where}; add it or drop them")
+
+
 def _load(data: str, text_column: str | None, path_column: str | None, label_column: str | None,
           require_labels: bool = True) -> Any:
     from ..data.datasets import load_dataset
@@ -68,7 +90,7 @@ def fit(
     backbone: Annotated[str, typer.Option(help="Backbone name (see `transferkit backbones`), or 'auto': rank the backbones on the training split (as `transferkit rank`) and use the recommended backbone and layer.")] = "mobilenet_v2",
     layer: Annotated[str, typer.Option(help="Feature layer: 'last' or a layer name of the backbone; with --backbone auto, the layers to rank: last, stages or all.")] = "last",
     candidates: Annotated[str | None, typer.Option(help="With --backbone auto: comma-separated backbones to rank (default: every backbone of the data's modality).")] = None,
-    head: Annotated[Head, typer.Option(help="Classifier trained on the features.")] = Head.logreg,
+    head: Annotated[str, typer.Option(help="Feature extraction: classifier trained on the features.", metavar=choices_metavar(head_names()), callback=registry_choice(head_names, "head"))] = "logreg",
     head_param: Annotated[list[str] | None, typer.Option("--head-param", help="Head hyper-parameter NAME=VALUE (repeatable), e.g. C=0.1; default: chosen by CV.")] = None,
     test: Annotated[str | None, typer.Option(help="Separate labelled test data (same forms as DATA); default: hold out --test-size.")] = None,
     test_size: Annotated[float, typer.Option(help="Fraction held out for testing when --test is not given.")] = 0.2,
@@ -83,7 +105,8 @@ def fit(
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print results.json to stdout instead of a summary.")] = False,
-    strategy: Annotated[Strategy, typer.Option(help="feature-extraction: a head on frozen features; fine-tune: train a new head on the frozen base, then unfreeze its top blocks at a 10x lower learning rate.")] = Strategy.feature_extraction,
+    strategy: Annotated[str, typer.Option(help=_strategy_help(), metavar=choices_metavar(strategy_names()), callback=registry_choice(strategy_names, "strategy"))] = default_strategy(),
+    strategy_param: Annotated[list[str] | None, typer.Option("--strategy-param", help="Option NAME=VALUE of a strategy registered outside transferkit (repeatable).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Fine-tune: maximum epochs of stage 2 (unfrozen blocks); default: from the data size.")] = None,
     head_epochs: Annotated[int | None, typer.Option(help="Fine-tune: maximum epochs of stage 1 (head on the frozen base); default: from the data size.")] = None,
     unfreeze: Annotated[str, typer.Option(help="Fine-tune: blocks of the backbone stage 2 trains: top-N (e.g. top-2), all, or none (head only).", callback=check_unfreeze)] = "all",
@@ -97,23 +120,33 @@ def fit(
     """Train a classifier on a pretrained backbone (feature extraction, or fine-tuning with --strategy
     fine-tune), compare it with a from-scratch baseline, and write the model, results.json and report.html
     to --out."""
+    from ..io import check_output_folder
     from ..workflow import run_fit
 
-    if strategy is Strategy.feature_extraction:
-        given = [name for name, value, default in (
-            ("--epochs", epochs, None), ("--head-epochs", head_epochs, None), ("--lr", lr, None),
-            ("--unfreeze", unfreeze, "all"), ("--augment", augment, Augment.light), ("--batch-size", batch_size, None),
-            ("--fine-tune-param", fine_tune_param or None, None), ("--resume", resume, False)) if value != default]
-        if given:
-            raise fail(f"{', '.join(given)} only apply to --strategy fine-tune; add it or drop them")
+    options = {  # estimator parameter -> (flag, value, default)
+        "head": ("--head", head, "logreg"), "head_params": ("--head-param", head_param or None, None),
+        "epochs": ("--epochs", epochs, None), "head_epochs": ("--head-epochs", head_epochs, None),
+        "lr": ("--lr", lr, None), "unfreeze": ("--unfreeze", unfreeze, "all"),
+        "augment": ("--augment", augment.value, "light"),
+        "fine_tune_params": ("--fine-tune-param", fine_tune_param or None, None),
+        "strategy_params": ("--strategy-param", strategy_param or None, None),
+    }
+    _check_strategy_options(strategy, options)
+    if resume and not get_strategy(strategy).trains_network:
+        raise fail(f"--resume continues an interrupted training run; strategy {strategy} trains no network, drop it")
+    if batch_size is not None and not get_strategy(strategy).trains_network:
+        raise fail(f"--batch-size sets training batches; strategy {strategy} trains no network, drop it")
+    check_output_folder(out)  # a bad --out fails before any data is read
     dataset = _load(data, text_column, path_column, label_column)
     test_ds = _load(test, text_column, path_column, label_column) if test else None
+    extra = {"epochs": epochs, "head_epochs": head_epochs, "lr": lr, "unfreeze": unfreeze, "augment": augment.value,
+             "batch_size": batch_size, "fine_tune_params": parse_fine_tune_params(fine_tune_param),
+             "strategy_params": parse_name_values(strategy_param, "--strategy-param", "k=5")}
     results = run_fit(
-        dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head.value,
+        dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head,
         head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
-        seed=seed, progress=progress, report=report, say=say, rank_backbones=candidates, strategy=strategy.value,
-        fine_tune=fine_tune_options(epochs, head_epochs, lr, unfreeze, augment, batch_size, fine_tune_param),
-        resume=resume, compare=compare, tta=tta.value,
+        seed=seed, progress=progress, report=report, say=say, rank_backbones=candidates, strategy=strategy,
+        fine_tune=extra, resume=resume, compare=compare, tta=tta.value,
     )
     if json_output:
         print_json(results)
@@ -178,14 +211,15 @@ def predict(
     path_column: PathCol = None,
     id_column: Annotated[str | None, typer.Option("--id-column", help="CSV column whose value names each row in the "
                                                   "output (default: the image path, or 'row N' for texts).")] = None,
+    weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Predict the class of every item in DATA with a saved model."""
     from .._utils import atomic_write_text
     from ..backbones import get_config
-    from ..io import load_model
+    from ..estimators import load_model
 
-    clf = load_model(model)
+    clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
     modality = get_config(clf.backbone_).modality
     names, X = _items_for_prediction(data, modality, text_column, path_column, id_column)
@@ -220,14 +254,15 @@ def evaluate(
     text_column: TextCol = None,
     path_column: PathCol = None,
     label_column: LabelCol = "label",
+    weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Score a saved model on labelled data; print the metrics as JSON on stdout."""
+    from ..estimators import load_model
     from ..evaluation.metrics import classification_metrics
     from ..exceptions import DataError
-    from ..io import load_model
 
-    clf = load_model(model)
+    clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
     ds = _load(data, text_column, path_column, label_column)
     y = np.asarray(ds.y)
@@ -246,12 +281,14 @@ def evaluate(
 def export(
     model: ModelArg,
     onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file to write (backbone + head in one graph).")],
+
+    weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
 ) -> None:
     """Export a saved model (backbone + head) as one ONNX graph and check it against the library."""
+    from ..estimators import load_model
     from ..export import export_onnx
-    from ..io import load_model
 
-    clf = load_model(model)
+    clf = load_model(model, weights=weights)
     info = export_onnx(clf, onnx)
     say(f"wrote {onnx} (inputs: {', '.join(info['inputs'])}; output: {info['output']}); "
         f"max abs difference from transferkit on {info['checked_items']} items: {info['max_abs_diff']:.2e}")

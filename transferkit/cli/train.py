@@ -8,18 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from ..data.augment import AUGMENT_LEVELS
 from ._common import LabelCol, fail, parse_name_values, print_json, say, user_errors
 
-
-class Strategy(str, Enum):
-    feature_extraction = "feature-extraction"
-    fine_tune = "fine-tune"
-
-
-class Augment(str, Enum):
-    light = "light"
-    strong = "strong"
-    none = "none"
+#: the augmentation levels, from the one place that defines them
+Augment = Enum("Augment", {level: level for level in AUGMENT_LEVELS}, type=str)  # type: ignore[misc]
 
 
 def check_unfreeze(value: str) -> str:
@@ -32,13 +25,6 @@ def check_unfreeze(value: str) -> str:
 def parse_fine_tune_params(pairs: list[str] | None) -> dict[str, Any] | None:
     """``["dropout=0.3", "gradual=true"]`` → ``{"dropout": 0.3, "gradual": True}``."""
     return parse_name_values(pairs, "--fine-tune-param", "dropout=0.3")
-
-
-def fine_tune_options(epochs: int | None, head_epochs: int | None, lr: float | None, unfreeze: str,
-                      augment: Augment, batch_size: int | None, params: list[str] | None) -> dict[str, Any]:
-    """The TransferClassifier parameters of the fine-tuning CLI options."""
-    return {"epochs": epochs, "head_epochs": head_epochs, "lr": lr, "unfreeze": unfreeze, "augment": augment.value,
-            "batch_size": batch_size, "fine_tune_params": parse_fine_tune_params(params)}
 
 
 @user_errors

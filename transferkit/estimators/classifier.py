@@ -1,0 +1,181 @@
+""":class:`TransferClassifier`: a classifier built on a pretrained backbone by any registered strategy."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.metaestimators import available_if
+
+from ..data.datasets import check_labels
+from ..data.items import as_items
+from ..exceptions import DataError
+from ._base import StrategyEstimator, check_fitted
+
+
+def _head_is_probabilistic(est: TransferClassifier) -> bool:
+    if hasattr(est, "head_"):
+        return bool(est.head_.probabilistic)
+    return est.head != "svm"
+
+
+class TransferClassifier(StrategyEstimator, ClassifierMixin, BaseEstimator):
+    """A classifier built on a pretrained backbone.
+
+    ``strategy`` names a registered strategy (:mod:`transferkit.strategies`; ``transferkit fit --help``
+    lists them). The built-in ones:
+
+    ``"feature-extraction"``: the frozen backbone turns each item into an embedding (cached on disk) and a
+    light head (``logreg``, ``svm`` or ``mlp``) is trained on them, its regularisation chosen by internal
+    cross-validation unless given in ``head_params``.
+
+    ``"fine-tune"``: two-stage fine-tuning (:mod:`transferkit.strategies.fine_tuning`): a new head
+    (dropout + linear) trains on the frozen base, then the top ``unfreeze`` blocks train with it at a 10×
+    lower learning rate, BatchNorm layers in inference mode, with ``augment`` (images), early stopping on a
+    stratified validation split, and ``fine_tune_params`` for the rest (``dropout``, ``weight_decay``,
+    ``l2sp``, ``label_smoothing``, ``patience``, ``validation_fraction``, ``layer_decay``, ``gradual``,
+    ``train_bn``, ``lr_ratio``, ``warmup``, ``contrastive``, ``refit_head``, ``ema``). ``epochs``/``head_epochs``
+    (stage 2/stage 1; ``None``: from the data size), ``lr`` (stage 1; ``None``: 3e-3 images, 2e-3 text) and
+    ``batch_size`` set the schedule; ``image_size`` defaults to the backbone's own capped at 112 px.
+    ``checkpoint_dir`` saves the training state every epoch and ``resume=True`` continues from it. The
+    ``head`` must stay ``"logreg"``.
+
+    ``"from-scratch"`` (a baseline): a small CNN trained from random initialisation through the same loop
+    (images; ``epochs``, ``lr``, ``augment``; ``strategy_params``: ``widths``, ``patience``).
+
+    Parameters a strategy does not read are ignored by it (the CLI refuses them); ``strategy_params`` holds
+    the options of strategies registered outside transferkit.
+
+    ``tta="hflip"`` (images) averages the embedding of every image with that of its mirror image, for the
+    head's training items and for prediction alike (fine-tuning: at prediction only); it doubles the
+    extraction time and suits data whose class does not depend on left/right (not digits or text).
+
+    X can be a list of image paths, a uint8 image array ``(N, H, W)``/``(N, H, W, C)``, a list of arrays or
+    PIL images, or a list of strings for text backbones.
+
+    Fitted attributes: ``classes_``, ``strategy_`` (the fitted :class:`~transferkit.strategies.Strategy`),
+    ``backbone_`` (name), ``layer_``, ``weights_id_`` (sha256 of the weights), ``head_``
+    (:class:`~transferkit.heads.HeadArrays`), ``n_features_`` (embedding size), ``engine_`` (``onnx`` or
+    ``torch``); feature extraction adds ``head_estimator_`` (the fitted scikit-learn model), fine-tuning
+    ``network_`` (the fine-tuned copy of the backbone), ``history_`` (per-epoch losses and accuracies) and
+    ``image_size_``.
+    """
+
+    task = "classification"
+
+    def __init__(
+        self,
+        backbone: str = "mobilenet_v2",
+        layer: str | None = "last",
+        head: str = "logreg",
+        head_params: dict[str, Any] | None = None,
+        *,
+        strategy: str = "feature-extraction",
+        image_size: int | None = None,
+        weights: str | os.PathLike[str] | None = None,
+        pretrained: bool = True,
+        batch_size: int | None = None,
+        engine: str = "auto",
+        cache: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+        n_jobs: int | None = None,
+        random_state: int | None = 0,
+        progress: bool = True,
+        epochs: int | None = None,
+        head_epochs: int | None = None,
+        lr: float | None = None,
+        unfreeze: str = "all",
+        augment: str = "light",
+        fine_tune_params: dict[str, Any] | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+        tta: str = "none",
+        strategy_params: dict[str, Any] | None = None,
+    ) -> None:
+        self.backbone = backbone
+        self.layer = layer
+        self.head = head
+        self.head_params = head_params
+        self.strategy = strategy
+        self.epochs = epochs
+        self.head_epochs = head_epochs
+        self.lr = lr
+        self.unfreeze = unfreeze
+        self.augment = augment
+        self.fine_tune_params = fine_tune_params
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.image_size = image_size
+        self.weights = weights
+        self.pretrained = pretrained
+        self.batch_size = batch_size
+        self.engine = engine
+        self.cache = cache
+        self.cache_dir = cache_dir
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.progress = progress
+        self.tta = tta
+        self.strategy_params = strategy_params
+
+    def fit(self, X: Any, y: Any) -> TransferClassifier:
+        """Validate the parameters (once), then train the strategy on items ``X`` and labels ``y``."""
+        return self._fit_configured(self._configure(), X, y)
+
+    def _fit_configured(self, configured: tuple[Any, Any, Any], X: Any, y: Any) -> TransferClassifier:
+        """:meth:`fit` with the parameters already validated by :meth:`_configure` (the workflow validates
+        before it announces the fit, and does not validate twice)."""
+        cls, context, config = configured
+        y_arr = check_labels(y)
+        modality = context.config.modality
+        cls.check_modality(modality, type(self).__name__)
+        items = as_items(X, modality)
+        if len(items) != len(y_arr):
+            raise DataError(f"X has {len(items)} items but y has {len(y_arr)} labels; they must match one to one")
+        classes, y_index = np.unique(y_arr, return_inverse=True)
+        strategy = cls(config, context)
+        strategy.fit(items, y_index, len(classes))
+        self.classes_ = classes
+        self._adopt(strategy)
+        return self
+
+    # -- inference -------------------------------------------------------------------------------------
+    def features(self, X: Any) -> np.ndarray:
+        """The embeddings ``(N, D)`` the head sees (from the cache when available)."""
+        check_fitted(self, "strategy_")
+        self.strategy_.context = self.strategy_.context.replace(progress=self.progress)
+        out = self.strategy_.features(X)
+        self.engine_ = self.strategy_.engine
+        return out
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Class scores (logits) ``(N, n_classes)``."""
+        return self.strategy_.logits(self.features(X))
+
+    @available_if(_head_is_probabilistic)
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_fitted(self, "strategy_")
+        return self.head_.predict_proba(self.features(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.predict_from_features(self.features(X))
+
+    def predict_from_features(self, features: np.ndarray) -> np.ndarray:
+        check_fitted(self, "strategy_")
+        return self.classes_[np.argmax(self.strategy_.logits(features), axis=1)]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None) -> TransferClassifier:
+        from . import load_model
+
+        model = load_model(path, weights=weights)
+        if not isinstance(model, cls):
+            raise TypeError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags

@@ -1,0 +1,88 @@
+""":class:`FeatureExtractor`: a frozen pretrained backbone as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ._base import BackboneParams, check_fitted
+
+if TYPE_CHECKING:
+    from ..extraction import Extractor
+
+
+class FeatureExtractor(BackboneParams, TransformerMixin, BaseEstimator):
+    """Frozen pretrained backbone as a scikit-learn transformer: items → ``(N, D)`` embeddings.
+
+    Args:
+        backbone: registered backbone name (see ``transferkit backbones``).
+        layer: feature layer (``"last"`` or a name from the backbone's ``layers``).
+        image_size: square input side for image backbones (default: the backbone's own).
+        weights: local weights file/directory instead of the registered weights.
+        pretrained: ``False`` for a random-initialised copy (a negative control).
+        batch_size, engine: see :class:`transferkit.extraction.Extractor`.
+        cache, cache_dir: use the on-disk embedding cache (default location: ``$TRANSFERKIT_CACHE_DIR``).
+        random_state: seed of the random-init control.
+        progress: show a progress bar.
+        tta: ``"hflip"`` averages each image's embedding with its mirror image's (twice the extraction
+            time; not for data where left/right carries the class, such as digits or text in images).
+    """
+
+    def __init__(
+        self,
+        backbone: str = "mobilenet_v2",
+        layer: str | None = "last",
+        *,
+        image_size: int | None = None,
+        weights: str | os.PathLike[str] | None = None,
+        pretrained: bool = True,
+        batch_size: int | None = None,
+        engine: str = "auto",
+        cache: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+        random_state: int | None = 0,
+        progress: bool = True,
+        tta: str = "none",
+    ) -> None:
+        self.backbone = backbone
+        self.layer = layer
+        self.image_size = image_size
+        self.weights = weights
+        self.pretrained = pretrained
+        self.batch_size = batch_size
+        self.engine = engine
+        self.cache = cache
+        self.cache_dir = cache_dir
+        self.random_state = random_state
+        self.progress = progress
+        self.tta = tta
+
+    def _extractor(self) -> Extractor:
+        return self._context().extractor()
+
+    def fit(self, X: Any = None, y: Any = None) -> FeatureExtractor:
+        self._validate_common()
+        extractor = self._extractor()
+        self.backbone_ = extractor.config.name
+        self.layer_ = extractor.layer
+        self.n_features_out_ = extractor.feature_dim
+        self.identity_ = extractor.identity()
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_fitted(self, "n_features_out_")
+        return self._extractor().extract(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_fitted(self, "n_features_out_")
+        prefix = f"{self.backbone_}_{self.layer_}".replace(".", "_")
+        return np.asarray([f"{prefix}_{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags

@@ -216,7 +216,7 @@ def test_refit_head_is_a_logistic_regression_on_the_fine_tuned_features(tiny_bac
     ({"epochs": 2.5}, r"epochs=2.5 is not allowed; expected an integer >= 0"),
     ({"fine_tune_params": {"dropot": 0.3}}, r"fine-tuning has no parameter 'dropot' \(did you mean 'dropout'\?\)"),
     ({"fine_tune_params": {"dropout": 1.0}}, r"dropout=1.0 is not allowed; expected a number >= 0.0 and < 1.0"),
-    ({"head": "svm"}, r"strategy='fine-tune' trains its own softmax head; head='svm'"),
+    ({"head": "svm"}, r"strategy='fine-tune' trains its own head; head='svm'"),
     ({"resume": True}, r"resume=True needs checkpoint_dir"),
     ({"strategy": "finetune"}, r"strategy='finetune' is not allowed \(did you mean 'fine-tune'\?\)"),
 ])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the names load on first use
     from .backbones import list_backbones, load_backbone
-    from .estimators import FeatureExtractor, TransferClassifier, load_model, save_model
+    from .estimators import FeatureExtractor, TransferClassifier, TransferRegressor, load_model, save_model
 
 # The entry points load on first use (PEP 562), so that `import transferkit.cli` and `transferkit --help`
 # do not pay for torch and scikit-learn before a command needs them.
@@ -20,6 +20,7 @@ _LAZY = {
     "load_backbone": "backbones",
     "FeatureExtractor": "estimators",
     "TransferClassifier": "estimators",
+    "TransferRegressor": "estimators",
     "load_model": "estimators",
     "save_model": "estimators",
 }
@@ -41,6 +42,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "FeatureExtractor",
     "TransferClassifier",
+    "TransferRegressor",
     "__version__",
     "list_backbones",
     "load_backbone",

@@ -61,8 +61,10 @@ class HeadArrays:
     """Inference form of a fitted head: ``logits = dense_layers((signed_power(X, power) - mean) / scale)``.
 
     Hidden layers use ``activation``; the output layer gives one logit per class. ``probabilistic`` heads
-    turn logits into probabilities with a softmax (binary heads are stored as logits ``[0, z]`` so the
-    softmax equals the logistic function of the original model).
+    turn logits into probabilities with ``output``: ``"softmax"`` over all outputs (binary heads are stored
+    as logits ``[0, z]`` so the softmax equals the logistic function of the original model), ``"sigmoid"``
+    per output (multi-label), or ``"segments"``: a softmax over each run of ``segments`` outputs (one per task
+    of a multi-task head). Regression heads are not probabilistic: their outputs are the predicted values.
     """
 
     kind: str
@@ -74,6 +76,8 @@ class HeadArrays:
     probabilistic: bool = True
     params: dict[str, Any] = field(default_factory=dict)
     power: float = 1.0
+    output: str = "softmax"
+    segments: list[int] | None = None
 
     @property
     def n_classes(self) -> int:
@@ -97,7 +101,16 @@ class HeadArrays:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         if not self.probabilistic:
             raise AttributeError(f"head {self.kind!r} gives no probabilities; use head='logreg' or 'mlp'")
-        return _softmax(self.logits(X))
+        return self.probabilities(self.logits(X))
+
+    def probabilities(self, z: np.ndarray) -> np.ndarray:
+        """The head's probabilities of its logits ``z`` (see ``output``)."""
+        if self.output == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-z))
+        if self.output == "segments":
+            bounds = np.cumsum([0, *(self.segments or [])])
+            return np.concatenate([_softmax(z[:, a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)], axis=1)
+        return _softmax(z)
 
     # -- serialisation ---------------------------------------------------------------------------------
     def to_tensors(self, prefix: str = "head.") -> dict[str, np.ndarray]:
@@ -115,6 +128,8 @@ class HeadArrays:
             "n_layers": len(self.weights),
             "params": self.params,
             "power": self.power,
+            "output": self.output,
+            "segments": self.segments,
         }
 
     @classmethod
@@ -130,6 +145,8 @@ class HeadArrays:
             probabilistic=bool(meta.get("probabilistic", True)),
             params=dict(meta.get("params", {})),
             power=float(meta.get("power", 1.0)),
+            output=str(meta.get("output", "softmax")),
+            segments=[int(n) for n in meta["segments"]] if meta.get("segments") else None,
         )
 
     def torch_module(self) -> Any:
@@ -151,6 +168,8 @@ class HeadArrays:
                 self.activation = arrays.activation
                 self.probabilistic = arrays.probabilistic
                 self.power = float(arrays.power)
+                self.output = arrays.output
+                self.segments = list(arrays.segments or [])
 
             def forward(self, x: torch.Tensor) -> torch.Tensor:
                 if self.power != 1.0:
@@ -160,7 +179,13 @@ class HeadArrays:
                     h = lin(h)
                     if i < len(self.layers) - 1:
                         h = torch.relu(h) if self.activation == "relu" else torch.tanh(h)
-                return torch.softmax(h, dim=1) if self.probabilistic else h
+                if not self.probabilistic:
+                    return h
+                if self.output == "sigmoid":
+                    return torch.sigmoid(h)
+                if self.output == "segments":
+                    return torch.cat([torch.softmax(part, dim=1) for part in torch.split(h, self.segments, dim=1)], 1)
+                return torch.softmax(h, dim=1)
 
         return _Head(self)
 

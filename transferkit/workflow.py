@@ -27,9 +27,6 @@ import numpy as np
 from . import __version__
 from .data.datasets import Dataset, check_labels
 from .estimators import TransferClassifier
-from .evaluation.baselines import make_baseline
-from .evaluation.metrics import classification_metrics
-from .evaluation.verdict import strongest_baseline, transfer_verdict
 from .exceptions import ConfigError, DataError
 from .strategies import get_strategy
 
@@ -49,10 +46,20 @@ class Trained:
     description: str = ""
 
 
-def split_dataset(dataset: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
-    """Stratified train/test split; every class keeps at least one item on each side."""
+def split_dataset(dataset: Dataset, test_size: float, seed: int, *, stratify: bool = True) -> tuple[Dataset, Dataset]:
+    """Train/test split; stratified by class (every class keeps at least one item on each side) unless
+    ``stratify`` is off (multi-label tags, regression targets: a plain random split)."""
     from sklearn.model_selection import train_test_split
 
+    if not stratify:
+        if not 0.0 < test_size < 1.0:
+            raise DataError(f"test_size={test_size} must be between 0 and 1 (e.g. 0.2)")
+        n = len(dataset)
+        n_test = max(1, int(round(test_size * n)))
+        if n - n_test < 2:
+            raise DataError(f"{n} items are too few to hold {n_test} out for testing; add items or pass --test")
+        train_idx, test_idx = train_test_split(np.arange(n), test_size=n_test, random_state=seed)
+        return dataset.subset(np.sort(train_idx)), dataset.subset(np.sort(test_idx))
     y = check_labels(dataset.y)
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
@@ -74,8 +81,10 @@ def split_dataset(dataset: Dataset, test_size: float, seed: int) -> tuple[Datase
     return dataset.subset(np.sort(train_idx)), dataset.subset(np.sort(test_idx))
 
 
-def check_test_set(train: Dataset, test: Dataset) -> None:
+def check_test_set(train: Dataset, test: Dataset, task: str = "classification") -> None:
     """A separate test set must use the training set's classes and modality."""
+    if task != "classification":
+        return
     check_labels(train.y)
     check_labels(test.y, what="test labels", min_classes=1)
     unknown = sorted(set(map(str, np.unique(test.y))) - set(map(str, np.unique(train.y))))
@@ -146,22 +155,25 @@ def fit_transfer(clf: TransferClassifier, train: Dataset, test: Dataset,
     return Trained(clf.strategy, config.name, pred, fit_s), features
 
 
-def fit_baselines(clf: TransferClassifier, train: Dataset, test: Dataset, *, compare: bool, seed: int,
+def fit_baselines(clf: Any, train: Dataset, test: Dataset, *, compare: bool, seed: int,
                   progress: bool, say: Callable[[str], None]) -> tuple[list[Trained], list[Trained]]:
     """``(scratch, comparisons)``: the from-scratch models the verdict compares with (the modality's simple
     baseline and the strategy's own, e.g. the small CNN of fine-tuning), and, with ``compare``, the
     strategies the chosen one lists for the comparison table, each trained on the same split."""
     strategy = get_strategy(clf.strategy)
+    objective = clf.objective_
     scratch: list[Trained] = []
     for name in strategy.scratch_baselines(train.modality):
         baseline = get_strategy(name)
+        if not baseline.solves(objective.name):
+            continue
         say(f"training the from-scratch baseline: {baseline.display_name or name} (same loop and augmentation)")
         t0 = time.perf_counter()
-        model = TransferClassifier(clf.backbone, strategy=name, augment=clf.augment, engine="torch", cache=False,
-                                   random_state=seed, progress=progress).fit(train.X, train.y)
+        model = clf.__class__(clf.backbone, strategy=name, augment=clf.augment, engine="torch", cache=False,
+                              random_state=seed, progress=progress).fit(train.X, train.y)
         scratch.append(Trained("from scratch", baseline.display_name or name, model.predict(test.X),
                                time.perf_counter() - t0, model.strategy_.describe().get("description", "")))
-    simple = make_baseline(train.modality, random_state=seed)
+    simple = objective.baseline(train.modality, random_state=seed)
     say(f"training the from-scratch baseline ({simple.name})")
     t0 = time.perf_counter()
     simple.fit(train.X, train.y)
@@ -171,10 +183,29 @@ def fit_baselines(clf: TransferClassifier, train: Dataset, test: Dataset, *, com
     for name in strategy.comparisons if compare else ():
         say(f"training {name} with {clf.backbone} for the comparison")
         t0 = time.perf_counter()
-        other = TransferClassifier(clf.backbone, layer=clf.layer, weights=clf.weights, engine=clf.engine, strategy=name,
-                                   random_state=seed, progress=progress, tta=clf.tta).fit(train.X, train.y)
+        other = clf.__class__(clf.backbone, layer=clf.layer, weights=clf.weights, engine=clf.engine, strategy=name,
+                              random_state=seed, progress=progress, tta=clf.tta,
+                              **_task_params(clf)).fit(train.X, train.y)
         comparisons.append(Trained(name, clf.backbone_, other.predict(test.X), time.perf_counter() - t0))
     return scratch, comparisons
+
+
+def _task_params(clf: Any) -> dict[str, Any]:
+    return {"multilabel": clf.multilabel} if hasattr(clf, "multilabel") else {}
+
+
+def make_estimator(task: str, **params: Any) -> Any:
+    """The estimator of a task: ``classification`` and ``multilabel`` → :class:`TransferClassifier`,
+    ``regression`` → :class:`TransferRegressor`."""
+    from .estimators import TransferRegressor
+
+    if task == "regression":
+        if params.get("head") == "logreg":
+            params["head"] = "ridge"  # the default head of the regressor
+        return TransferRegressor(**params)
+    if task not in ("classification", "multilabel"):
+        raise ConfigError(f"task={task!r} is not one of classification, multilabel, regression")
+    return TransferClassifier(**params, multilabel=task == "multilabel")
 
 
 def run_fit(
@@ -200,6 +231,7 @@ def run_fit(
     resume: bool = False,
     compare: bool = True,
     tta: str = "none",
+    task: str = "classification",
 ) -> dict[str, Any]:
     """Train a transfer model and the baselines on one split, evaluate them, write everything to ``out``.
 
@@ -209,6 +241,9 @@ def run_fit(
     every epoch and ``resume=True`` continues from there. The verdict is against the strongest (on the test
     set) of the from-scratch models; with ``compare`` the strategy's comparisons (for fine-tuning: feature
     extraction with the same backbone) join the ``comparison`` table.
+
+    ``task``: ``classification`` (one label per item), ``multilabel`` (tags per item, e.g. ``"red;cotton"``)
+    or ``regression`` (a number per item).
 
     ``backbone="auto"`` first ranks the backbones of the data's modality (``rank_backbones``: a subset;
     ``layer``: the layer set to rank, ``last``/``stages``/``all``) on the training split only and uses the
@@ -221,27 +256,28 @@ def run_fit(
     say = say or (lambda msg: log.info(msg))
     t_start = time.perf_counter()
     out = check_output_folder(out)  # before any work: a bad --out fails in the first second
-    strategy_cls = get_strategy(strategy, task="classification")
+    strategy_cls = get_strategy(strategy, task=task)
     if test is None:
-        train, test = split_dataset(dataset, test_size, seed)
+        train, test = split_dataset(dataset, test_size, seed, stratify=task == "classification")
     else:
         train = dataset
-        check_test_set(train, test)
+        check_test_set(train, test, task)
     if train.modality != test.modality:
         raise DataError(f"training data is {train.modality} but test data is {test.modality}")
     backbone, layer, ranking = choose_backbone(
         train, dataset.name, backbone, layer, rank_backbones=rank_backbones, weights=weights, image_size=image_size,
         engine=engine, seed=seed, progress=progress, say=say)
     trains = {"checkpoint_dir": str(out / "checkpoint"), "resume": resume} if strategy_cls.trains_network else {}
-    clf = TransferClassifier(backbone=backbone, layer=layer, head=head, head_params=head_params, image_size=image_size,
-                             weights=weights, engine=engine, random_state=seed, progress=progress, strategy=strategy,
-                             tta=tta, **(fine_tune or {}), **trains)
+    clf = make_estimator(task, backbone=backbone, layer=layer, head=head, head_params=head_params,
+                         image_size=image_size, weights=weights, engine=engine, random_state=seed, progress=progress,
+                         strategy=strategy, tta=tta, **(fine_tune or {}), **trains)
     transfer, test_features = fit_transfer(clf, train, test, say)
+    objective = clf.objective_
     scratch, comparisons = fit_baselines(clf, train, test, compare=compare, seed=seed, progress=progress, say=say)
-    best = strongest_baseline(test.y, [t.predictions for t in scratch])  # the verdict's baseline
+    best = objective.strongest(test.y, [t.predictions for t in scratch])  # the verdict's baseline
     baseline = scratch[best]
-    verdict = transfer_verdict(test.y, transfer.predictions, baseline.predictions, baseline_name=baseline.name,
-                               modality=train.modality, seed=seed)
+    verdict = objective.verdict(test.y, transfer.predictions, baseline.predictions, baseline_name=baseline.name,
+                                modality=train.modality, seed=seed)
     if ranking is not None:  # concrete alternatives from the ranking come first
         from .selection.ranking import ranking_next_steps
 
@@ -255,21 +291,20 @@ def run_fit(
     return results
 
 
-def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: TransferClassifier, transfer: Trained,
+def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: Any, transfer: Trained,
                      baseline: Trained, scratch: list[Trained], others: list[Trained], verdict: dict[str, Any],
                      test_features: np.ndarray, *, ranking: Any, test_size: float, seed: int, tta: str,
                      image_size: int | None) -> dict[str, Any]:
     """The ``results.json`` of a fit: data, model (with what the strategy says of itself), metrics, the
     baseline and verdict, timings, the 2-D map, the comparison table."""
     strategy = clf.strategy_
-    labels = clf.classes_
-    names = dataset.display_labels(labels)
+    objective = clf.objective_
+    display = dataset.display_labels
     config = strategy.trunk
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(test_features), size=min(len(test_features), MAX_PROJECTION_POINTS), replace=False))
     points, method = project_2d(test_features[keep], seed)
-    names_by_label = dict(zip(map(str, labels), names, strict=True))
-    train_classes, train_counts = np.unique(np.asarray(train.y), return_counts=True)
+    names = display(clf.classes_) if hasattr(clf, "classes_") else None
     described = strategy.describe()
     results: dict[str, Any] = {
         "transferkit_version": __version__,
@@ -280,9 +315,8 @@ def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: Trans
             "n_items": len(train) + len(test),
             "n_train": len(train),
             "n_test": len(test),
-            "classes": names,
-            "class_counts": {names_by_label.get(str(c), str(c)): int(n)
-                             for c, n in zip(train_classes, train_counts, strict=True)},
+            "task": objective.name,
+            **objective.describe_targets(train.y, display),
             "split": "separate test set" if dataset is train else f"stratified {test_size:g} held out, seed {seed}",
         },
         "model": {
@@ -300,9 +334,9 @@ def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: Trans
             "n_features": clf.n_features_,
             **described,
         },
-        "metrics": classification_metrics(test.y, transfer.predictions, labels=labels, names=names),
+        "metrics": objective.metrics(test.y, transfer.predictions, names=names),
         "baseline": {"name": baseline.name, "description": baseline.description,
-                     "metrics": classification_metrics(test.y, baseline.predictions, labels=labels, names=names),
+                     "metrics": objective.metrics(test.y, baseline.predictions, names=names),
                      "candidates": [t.name for t in scratch]},
         "verdict": verdict,
         "timings": {**clf.fit_timings_, "predict_s": clf.predict_s_, "baseline_s": baseline.seconds},
@@ -310,21 +344,17 @@ def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: Trans
         "projection": {
             "method": method,
             "points": np.round(points, 4).tolist(),
-            "labels": [names_by_label.get(str(v), str(v)) for v in np.asarray(test.y)[keep]],
+            "labels": [objective.map_labels(test.y, display)[i] for i in keep],
         },
         **strategy.results_extra(),
     }
     if ranking is not None:
         results["ranking"] = ranking.to_dict()
     rows = [transfer, baseline, *others]
-    results["comparison"] = [_comparison_row(t, test.y, labels, names) for t in rows]
+    results["comparison"] = [{"strategy": t.strategy, "backbone": t.name,
+                              **objective.summary(objective.metrics(test.y, t.predictions, names=names)),
+                              "time_s": round(float(t.seconds), 2)} for t in rows]
     return results
-
-
-def _comparison_row(t: Trained, y_true: Any, labels: Any, names: list[str]) -> dict[str, Any]:
-    m = classification_metrics(y_true, t.predictions, labels=labels, names=names)
-    return {"strategy": t.strategy, "backbone": t.name, "accuracy": m["accuracy"], "f1_macro": m["f1_macro"],
-            "time_s": round(float(t.seconds), 2)}
 
 
 def write_outputs(out: Path, model: Any, results: dict[str, Any], *, report: bool = True) -> None:

@@ -45,9 +45,10 @@ def choices_metavar(names: list[str]) -> str:
 
 
 def head_names() -> list[str]:
-    from ..heads import HEADS
+    """Every head of every objective (classification: logreg, svm, mlp; regression: ridge, mlp ...)."""
+    from ..objectives import OBJECTIVES
 
-    return HEADS.names()
+    return list(dict.fromkeys(h for name in OBJECTIVES for h in OBJECTIVES.get(name).heads))
 
 
 class TTA(str, Enum):

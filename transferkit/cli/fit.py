@@ -45,16 +45,30 @@ def _print_summary(results: dict[str, Any], out: Path) -> None:
     table.add_column("metric")
     table.add_column("transfer", justify="right")
     table.add_column("baseline", justify="right")
-    for key, label in [("accuracy", "accuracy"), ("precision_macro", "precision (macro)"),
-                       ("recall_macro", "recall (macro)"), ("f1_macro", "F1 (macro)")]:
-        table.add_row(label, f"{m[key]:.3f}", f"{b[key]:.3f}")
+    for key, label in _SUMMARY_ROWS:
+        if key in m and key in b:
+            table.add_row(label, f"{m[key]:.4g}" if key in ("mae", "rmse") else f"{m[key]:.3f}",
+                          f"{b[key]:.4g}" if key in ("mae", "rmse") else f"{b[key]:.3f}")
     console.print(table)
     v = results["verdict"]
     colour = {"positive transfer": "green", "negative transfer": "red"}.get(v["verdict"], "yellow")
-    metric = "" if v.get("metric", "accuracy") == "accuracy" else " of balanced accuracy (imbalanced classes)"
-    console.print(f"verdict: [bold {colour}]{v['verdict']}[/] — gain {100 * v['gain']:+.1f} points{metric} "
-                  f"(95% CI {100 * v['ci_low']:+.1f} to {100 * v['ci_high']:+.1f})")
+    console.print(f"verdict: [bold {colour}]{v['verdict']}[/] — {_gain_words(v)}")
     console.print(f"model:   {out}/model.json\nresults: {out}/results.json\nreport:  {out}/report.html")
+
+
+_SUMMARY_ROWS = [("accuracy", "accuracy"), ("precision_macro", "precision (macro)"), ("recall_macro", "recall (macro)"),
+                 ("f1_micro", "F1 (micro)"), ("f1_macro", "F1 (macro)"), ("subset_accuracy", "subset accuracy"),
+                 ("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")]
+
+
+def _gain_words(v: dict[str, Any]) -> str:
+    """The verdict's gain and interval in the units of its metric."""
+    metric = v.get("metric", "accuracy")
+    if metric == "mae":  # an error in the target's units: the gain is how much lower it is
+        return f"mean absolute error {-v['gain']:+.4g} vs the baseline (95% CI {-v['ci_high']:+.4g} to {-v['ci_low']:+.4g})"
+    of = {"accuracy": "", "recall_macro": " of balanced accuracy (imbalanced classes)", "f1_micro": " of micro-F1"}
+    return (f"gain {100 * v['gain']:+.1f} points{of.get(metric, ' of ' + metric)} "
+            f"(95% CI {100 * v['ci_low']:+.1f} to {100 * v['ci_high']:+.1f})")
 
 
 def _strategy_help() -> str:
@@ -102,6 +116,8 @@ def fit(
     text_column: TextCol = None,
     path_column: PathCol = None,
     label_column: LabelCol = "label",
+    target: Annotated[str | None, typer.Option("--target", help="Regression: the CSV column holding the number to predict (instead of a label column).")] = None,
+    tags_column: Annotated[str | None, typer.Option("--tags-column", help="Multi-label: the CSV column holding each item's tags, separated by ';' (e.g. red;cotton;sale).")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print results.json to stdout instead of a summary.")] = False,
@@ -136,6 +152,10 @@ def fit(
         raise fail(f"--resume continues an interrupted training run; strategy {strategy} trains no network, drop it")
     if batch_size is not None and not get_strategy(strategy).trains_network:
         raise fail(f"--batch-size sets training batches; strategy {strategy} trains no network, drop it")
+    if target is not None and tags_column is not None:
+        raise fail("--target (regression) and --tags-column (multi-label) exclude each other; give one")
+    task = "regression" if target is not None else "multilabel" if tags_column is not None else "classification"
+    label_column = target or tags_column or label_column
     check_output_folder(out)  # a bad --out fails before any data is read
     dataset = _load(data, text_column, path_column, label_column)
     test_ds = _load(test, text_column, path_column, label_column) if test else None
@@ -146,7 +166,7 @@ def fit(
         dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head,
         head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
         seed=seed, progress=progress, report=report, say=say, rank_backbones=candidates, strategy=strategy,
-        fine_tune=extra, resume=resume, compare=compare, tta=tta.value,
+        fine_tune=extra, resume=resume, compare=compare, tta=tta.value, task=task,
     )
     if json_output:
         print_json(results)
@@ -229,14 +249,15 @@ def predict(
     writer = csv.writer(buf)
     header = ["item", "prediction"]
     probs = None
+    objective = clf.objective_
     if proba:
         if not clf.head_.probabilistic:
-            raise fail(f"head {clf.head_.kind!r} gives no probabilities; drop --proba or train with --head logreg")
-        probs = clf.head_.predict_proba(features)
-        header += [f"p_{c}" for c in clf.classes_]
+            raise fail(f"this model ({clf.head_.kind} head, {objective.name}) gives no probabilities; drop --proba")
+        probs = clf.head_.probabilities(clf.strategy_.logits(features))
+        header += [f"p_{c}" for c in objective.output_names()]
     writer.writerow(header)
     for i, (name, p) in enumerate(zip(names, pred, strict=True)):
-        row = [name, p]
+        row = [name, objective.format_prediction(p)]
         if probs is not None:
             row += [f"{v:.6f}" for v in probs[i]]
         writer.writerow(row)
@@ -259,22 +280,12 @@ def evaluate(
 ) -> None:
     """Score a saved model on labelled data; print the metrics as JSON on stdout."""
     from ..estimators import load_model
-    from ..evaluation.metrics import classification_metrics
-    from ..exceptions import DataError
 
     clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
     ds = _load(data, text_column, path_column, label_column)
-    y = np.asarray(ds.y)
-    known = {str(c) for c in clf.classes_}
-    unknown = sorted({str(v) for v in y} - known)
-    if unknown:
-        raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not classes of this model "
-                        f"({', '.join(sorted(known)[:10])}); check the label column")
-    as_model = np.asarray([clf.classes_[[str(c) for c in clf.classes_].index(str(v))] for v in y])
-    pred = clf.predict(ds.X)
-    metrics = classification_metrics(as_model, pred, labels=clf.classes_, names=[str(c) for c in clf.classes_])
-    print_json(metrics)
+    clf.objective_.encode(ds.y)  # unknown classes, non-numbers ...: a one-line error before any extraction
+    print_json(clf.objective_.metrics(ds.y, clf.predict(ds.X)))
 
 
 @user_errors

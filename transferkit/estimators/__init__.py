@@ -18,10 +18,12 @@ from ..heads import HeadArrays
 from ._base import StrategyEstimator, check_fitted
 from .classifier import TransferClassifier
 from .extractor import FeatureExtractor
+from .regressor import TransferRegressor
 from .scratch import SmallCNNClassifier
 
 #: the estimators a model folder can hold, by the name ``model.json`` records
-MODEL_CLASSES: dict[str, type[StrategyEstimator]] = {"TransferClassifier": TransferClassifier}
+MODEL_CLASSES: dict[str, type[StrategyEstimator]] = {"TransferClassifier": TransferClassifier,
+                                                     "TransferRegressor": TransferRegressor}
 
 
 def load_model(path: str | os.PathLike[str], *, weights: str | os.PathLike[str] | None = None) -> Any:
@@ -47,4 +49,4 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Any:
     return model.save(path)
 
 
-__all__ = ["FeatureExtractor", "HeadArrays", "SmallCNNClassifier", "TransferClassifier", "check_fitted", "load_model", "save_model"]
+__all__ = ["FeatureExtractor", "HeadArrays", "SmallCNNClassifier", "TransferClassifier", "TransferRegressor", "check_fitted", "load_model", "save_model"]

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from .._validation import Rule, instance_of, int_range, one_of, validate_params
 from ..backbones import BACKBONES, BackboneConfig, WeightsSource, get_config
-from ..exceptions import ConfigError, ModelFileError, NotFittedError, UnknownNameError
+from ..exceptions import ConfigError, DataError, ModelFileError, NotFittedError, UnknownNameError
 from ..extraction import ENGINES, check_tta
 from ..strategies import STRATEGIES, Context, Strategy, get_strategy
 
@@ -34,10 +34,18 @@ COMMON_RULES: dict[str, Rule] = {
     "checkpoint_dir": instance_of(str, os.PathLike, allow_none=True),
     "resume": instance_of(bool),
     "strategy_params": instance_of(dict, allow_none=True),
+    "multilabel": instance_of(bool),
 }
 
 #: estimator parameters that describe where the model came from on this machine, not the model: not saved
 _NOT_SAVED = ("weights", "cache_dir", "checkpoint_dir", "resume")
+
+
+def store_params(est: Any, values: dict[str, Any]) -> None:
+    """``__init__``'s body: keep every parameter as given (the scikit-learn contract)."""
+    for name, value in values.items():
+        if name not in ("self", "__class__"):
+            setattr(est, name, value)
 
 
 def check_fitted(est: Any, attr: str) -> None:
@@ -79,27 +87,83 @@ class BackboneParams:
 class StrategyEstimator(BackboneParams):
     """An estimator whose fitted state is a :class:`~transferkit.strategies.Strategy` (``strategy_``)."""
 
-    #: the task of the strategies this estimator offers (the registry's ``Strategy.task``)
+    #: the task of the strategies this estimator offers (the registry's ``Strategy.solves``)
     task: ClassVar[str] = "classification"
     strategy: str
 
+    def _make_objective(self) -> Any:
+        """A fresh objective of this estimator's task (:mod:`transferkit.objectives`)."""
+        from ..objectives import OBJECTIVES
+
+        return OBJECTIVES.get(self._task())()
+
+    def _task(self) -> str:
+        return self.task
+
     def _strategy_class(self) -> type[Strategy]:
-        rule = one_of(*[n for n in STRATEGIES if STRATEGIES.get(n).task == self.task])
+        task = self._task()
+        rule = one_of(*[n for n in STRATEGIES if STRATEGIES.get(n).solves(task)])
         validate_params(type(self).__name__, {"strategy": self.strategy}, {"strategy": rule})
-        return get_strategy(self.strategy, task=self.task)
+        return get_strategy(self.strategy, task=task)
 
     def _configure(self) -> tuple[type[Strategy], Context, Any]:
         """Validate every parameter once: the common ones, then the strategy's own options."""
         self._validate_common()
         cls = self._strategy_class()
-        context = self._context()
+        context = self._context().replace(objective=self._make_objective())
         return cls, context, cls.configure(self.get_params(deep=False), context)  # type: ignore[attr-defined]
+
+    def fit(self, X: Any, y: Any) -> Any:
+        """Validate the parameters (once), then train the strategy on items ``X`` and targets ``y``."""
+        return self._fit_configured(self._configure(), X, y)
+
+    def _fit_configured(self, configured: tuple[Any, Any, Any], X: Any, y: Any) -> Any:
+        """:meth:`fit` with the parameters already validated by :meth:`_configure` (the workflow validates
+        before it announces the fit, and does not validate twice)."""
+        from ..data.items import as_items
+
+        cls, context, config = configured
+        objective = context.objective
+        Y = objective.fit_encode(y)
+        modality = context.config.modality
+        cls.check_modality(modality, type(self).__name__)
+        items = as_items(X, modality)
+        if len(items) != len(Y):
+            raise DataError(f"X has {len(items)} items but y has {len(Y)} labels; they must match one to one")
+        strategy = cls(config, context)
+        strategy.fit_targets(items, Y)
+        self._adopt(strategy)
+        return self
+
+    # -- inference -------------------------------------------------------------------------------------
+    def features(self, X: Any) -> Any:
+        """The embeddings ``(N, D)`` the head sees (from the cache when available)."""
+        check_fitted(self, "strategy_")
+        self.strategy_.context = self.strategy_.context.replace(progress=self.progress)  # type: ignore[attr-defined]
+        out = self.strategy_.features(X)
+        self.engine_ = self.strategy_.engine
+        return out
+
+    def decision_function(self, X: Any) -> Any:
+        """The head's outputs ``(N, n_outputs)``: class scores (logits), or values for regression."""
+        return self.strategy_.logits(self.features(X))
+
+    def predict(self, X: Any) -> Any:
+        return self.predict_from_features(self.features(X))
+
+    def predict_from_features(self, features: Any) -> Any:
+        """Predictions in the user's terms from embeddings the head reads (see :meth:`features`)."""
+        check_fitted(self, "strategy_")
+        return self.objective_.decode(self.head_, self.strategy_.logits(features))
 
     def _adopt(self, strategy: Strategy) -> None:
         """Expose a fitted strategy through the estimator's trailing-underscore attributes."""
         for attr in ("network_", "history_", "image_size_", "head_estimator_"):
             self.__dict__.pop(attr, None)
         self.strategy_ = strategy
+        self.objective_ = strategy.context.objective
+        for name, value in self._objective_attributes(self.objective_).items():
+            setattr(self, name, value)
         assert strategy.trunk is not None
         self.backbone_ = strategy.trunk.name
         self.layer_ = strategy.layer
@@ -112,11 +176,15 @@ class StrategyEstimator(BackboneParams):
         for name, value in strategy.fitted_attributes().items():
             setattr(self, name, value)
 
+    def _objective_attributes(self, objective: Any) -> dict[str, Any]:
+        """Fitted attributes the objective's state gives (e.g. ``classes_``)."""
+        return {}
+
     # -- the model folder ------------------------------------------------------------------------------
     def _model_doc(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """``(model.json, tensor files)`` of the fitted estimator (see :mod:`transferkit.io`)."""
         from .. import __version__
-        from ..io import FORMAT, FORMAT_VERSION, classes_to_json
+        from ..io import FORMAT, FORMAT_VERSION
 
         check_fitted(self, "strategy_")
         strategy: Strategy = self.strategy_
@@ -131,7 +199,7 @@ class StrategyEstimator(BackboneParams):
             "params": {k: v for k, v in params.items() if k not in _NOT_SAVED},
             "weights_path": str(params["weights"]) if params.get("weights") is not None else None,
             "backbone": strategy.trunk.to_dict(),
-            "classes": classes_to_json(self.classes_),  # type: ignore[attr-defined]
+            "objective": {"name": self.objective_.name, "state": self.objective_.state()},
             "strategy": {"name": strategy.name, "state": meta},
         }
         return doc, files
@@ -147,23 +215,25 @@ class StrategyEstimator(BackboneParams):
     @classmethod
     def _from_saved(cls, doc: dict[str, Any], files: dict[str, dict[str, Any]],
                     weights: str | os.PathLike[str] | None = None) -> Any:
-        from ..io import classes_from_json
+        from ..objectives import OBJECTIVES
 
         try:
-            strategy_cls = get_strategy(doc["strategy"]["name"], task=cls.task)
             params = {k: v for k, v in doc["params"].items() if k not in _NOT_SAVED}
             est = cls(**params, weights=weights)
-        except (KeyError, TypeError, UnknownNameError, ConfigError) as exc:
-            raise ModelFileError(f"model.json names a strategy or parameters this transferkit does not know ({exc}); "
-                                 "re-save the model with this version") from exc
+            saved = doc.get("objective") or {"name": "classification", "state": {"classes": doc["classes"]}}
+            objective = OBJECTIVES.get(saved["name"])()
+            objective.load_state(saved["state"])
+            strategy_cls = get_strategy(doc["strategy"]["name"], task=objective.name)
+        except (KeyError, TypeError, ValueError, UnknownNameError, ConfigError) as exc:
+            raise ModelFileError(f"model.json names a strategy, objective or parameters this transferkit does not "
+                                 f"know ({exc}); re-save the model with this version") from exc
         trunk = _trunk_config(doc, weights)
-        context = est._context().replace(trunk=trunk)
+        context = est._context().replace(trunk=trunk, objective=objective)
         meta = doc["strategy"]["state"]
         config = strategy_cls.configure(params, context)
         strategy = strategy_cls.from_state(config, context, meta, files, trunk)
-        est.classes_ = classes_from_json(doc["classes"])
-        if strategy.head is None or strategy.head.n_classes != len(est.classes_):
-            raise ModelFileError("the model's head does not match its classes; the model directory's files are mixed up")
+        if strategy.head is None or strategy.head.n_classes != objective.n_outputs:
+            raise ModelFileError("the model's head does not match its outputs; the model directory's files are mixed up")
         if strategy.network is None:
             _check_frozen_weights(strategy, doc)
         est._adopt(strategy)

@@ -9,10 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 
-from ..data.datasets import check_labels
-from ..data.items import as_items
-from ..exceptions import DataError
-from ._base import StrategyEstimator, check_fitted
+from ._base import StrategyEstimator, check_fitted, store_params
 
 
 def _head_is_probabilistic(est: TransferClassifier) -> bool:
@@ -47,6 +44,11 @@ class TransferClassifier(StrategyEstimator, ClassifierMixin, BaseEstimator):
 
     Parameters a strategy does not read are ignored by it (the CLI refuses them); ``strategy_params`` holds
     the options of strategies registered outside transferkit.
+
+    ``multilabel=True``: each item has any number of tags (``y``: strings ``"red;cotton"``, lists of tags, or
+    a 0/1 indicator matrix); a sigmoid per tag, thresholds tuned per tag by cross-validation; ``predict``
+    returns a 0/1 matrix whose columns are ``classes_`` (the tag names), ``score`` the subset accuracy.
+    Feature extraction (logistic regression per tag) and fine-tuning (binary cross-entropy) support it.
 
     ``tta="hflip"`` (images) averages the embedding of every image with that of its mirror image, for the
     head's training items and for prediction alike (fine-tuning: at prediction only); it doubles the
@@ -93,78 +95,22 @@ class TransferClassifier(StrategyEstimator, ClassifierMixin, BaseEstimator):
         resume: bool = False,
         tta: str = "none",
         strategy_params: dict[str, Any] | None = None,
+        multilabel: bool = False,
     ) -> None:
-        self.backbone = backbone
-        self.layer = layer
-        self.head = head
-        self.head_params = head_params
-        self.strategy = strategy
-        self.epochs = epochs
-        self.head_epochs = head_epochs
-        self.lr = lr
-        self.unfreeze = unfreeze
-        self.augment = augment
-        self.fine_tune_params = fine_tune_params
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.image_size = image_size
-        self.weights = weights
-        self.pretrained = pretrained
-        self.batch_size = batch_size
-        self.engine = engine
-        self.cache = cache
-        self.cache_dir = cache_dir
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.progress = progress
-        self.tta = tta
-        self.strategy_params = strategy_params
+        store_params(self, locals())
 
-    def fit(self, X: Any, y: Any) -> TransferClassifier:
-        """Validate the parameters (once), then train the strategy on items ``X`` and labels ``y``."""
-        return self._fit_configured(self._configure(), X, y)
+    def _task(self) -> str:
+        return "multilabel" if self.multilabel else "classification"
 
-    def _fit_configured(self, configured: tuple[Any, Any, Any], X: Any, y: Any) -> TransferClassifier:
-        """:meth:`fit` with the parameters already validated by :meth:`_configure` (the workflow validates
-        before it announces the fit, and does not validate twice)."""
-        cls, context, config = configured
-        y_arr = check_labels(y)
-        modality = context.config.modality
-        cls.check_modality(modality, type(self).__name__)
-        items = as_items(X, modality)
-        if len(items) != len(y_arr):
-            raise DataError(f"X has {len(items)} items but y has {len(y_arr)} labels; they must match one to one")
-        classes, y_index = np.unique(y_arr, return_inverse=True)
-        strategy = cls(config, context)
-        strategy.fit(items, y_index, len(classes))
-        self.classes_ = classes
-        self._adopt(strategy)
-        return self
-
-    # -- inference -------------------------------------------------------------------------------------
-    def features(self, X: Any) -> np.ndarray:
-        """The embeddings ``(N, D)`` the head sees (from the cache when available)."""
-        check_fitted(self, "strategy_")
-        self.strategy_.context = self.strategy_.context.replace(progress=self.progress)
-        out = self.strategy_.features(X)
-        self.engine_ = self.strategy_.engine
-        return out
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Class scores (logits) ``(N, n_classes)``."""
-        return self.strategy_.logits(self.features(X))
+    def _objective_attributes(self, objective: Any) -> dict[str, Any]:
+        # classes_: the class values, or the tag names of a multi-label model (columns of predict's matrix)
+        return {"classes_": objective.classes if objective.name == "classification" else np.asarray(objective.tags)}
 
     @available_if(_head_is_probabilistic)
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(N, n_classes)`` (multi-label: each tag's probability, ``(N, n_tags)``)."""
         check_fitted(self, "strategy_")
-        return self.head_.predict_proba(self.features(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.predict_from_features(self.features(X))
-
-    def predict_from_features(self, features: np.ndarray) -> np.ndarray:
-        check_fitted(self, "strategy_")
-        return self.classes_[np.argmax(self.strategy_.logits(features), axis=1)]
+        return self.head_.probabilities(self.strategy_.logits(self.features(X)))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None) -> TransferClassifier:

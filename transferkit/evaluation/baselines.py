@@ -18,6 +18,31 @@ from ..data.items import as_items, native_square_size, resize_center_crop
 from ..heads import fit_head
 
 
+def raw_pixels(X: Any, size: int, grey: bool | None) -> tuple[np.ndarray, bool]:
+    """``(N, size·size·C)`` pixels in [0, 1] of images ``X`` resized (shorter side + centre crop) to ``size``,
+    and whether one grey channel was kept (``grey=None``: when every image is grey)."""
+    items = as_items(X, "image")
+    rows = []
+    all_grey = True
+    for i in range(len(items)):
+        arr = resize_center_crop(items.load_sized(i, size), size)
+        if grey is None and all_grey:
+            all_grey = bool((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all())
+        rows.append(arr)
+    stack = np.stack(rows)
+    use_grey = all_grey if grey is None else grey
+    if use_grey:
+        stack = stack[..., :1]
+    return stack.reshape(len(stack), -1).astype(np.float32) / 255.0, use_grey
+
+
+def tfidf_vectorizer() -> Any:
+    """The text baseline's representation: TF-IDF of words and word bigrams, sublinear tf."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+
+
 class RawPixelClassifier(ClassifierMixin, BaseEstimator):
     """Logistic regression on raw pixels.
 
@@ -33,19 +58,7 @@ class RawPixelClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _pixels(self, X: Any, size: int, grey: bool | None) -> tuple[np.ndarray, bool]:
-        items = as_items(X, "image")
-        rows = []
-        all_grey = True
-        for i in range(len(items)):
-            arr = resize_center_crop(items.load_sized(i, size), size)
-            if grey is None and all_grey:
-                all_grey = bool((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all())
-            rows.append(arr)
-        stack = np.stack(rows)
-        use_grey = all_grey if grey is None else grey
-        if use_grey:
-            stack = stack[..., :1]
-        return stack.reshape(len(stack), -1).astype(np.float32) / 255.0, use_grey
+        return raw_pixels(X, size, grey)
 
     def fit(self, X: Any, y: Any) -> RawPixelClassifier:
         self.input_size_ = native_square_size(X) or self.size
@@ -73,7 +86,6 @@ class TfidfClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> TfidfClassifier:
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
@@ -81,7 +93,7 @@ class TfidfClassifier(ClassifierMixin, BaseEstimator):
 
         texts = list(as_items(X, "text").texts)  # type: ignore[attr-defined]
         self.classes_, y_index = np.unique(np.asarray(y), return_inverse=True)
-        self.vectorizer_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        self.vectorizer_ = tfidf_vectorizer()
         V = self.vectorizer_.fit_transform(texts)
         folds = _cv_folds(y_index, 5, self.random_state)
         base = LogisticRegression(max_iter=2000, random_state=self.random_state)

@@ -78,6 +78,40 @@ def bootstrap_gain(
     return gain, float(lo), float(hi)
 
 
+def paired_bootstrap(per_item_transfer: np.ndarray, per_item_baseline: np.ndarray, statistic: Any, *,
+                     n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Paired bootstrap of a difference between two models scored on the same items; returns
+    ``(gain, ci_low, ci_high)`` of ``statistic(transfer) - statistic(baseline)``.
+
+    ``per_item_*``: ``(N, k)`` additive per-item quantities (e.g. absolute errors; true/false positives and
+    false negatives); ``statistic(sums, n)`` maps their sums over a resample ``(R, k)`` to ``(R,)`` values.
+    """
+    a = np.asarray(per_item_transfer, dtype=np.float64).reshape(len(per_item_transfer), -1)
+    b = np.asarray(per_item_baseline, dtype=np.float64).reshape(len(per_item_baseline), -1)
+    if a.shape != b.shape or a.shape[0] == 0:
+        raise ValueError("the per-item arrays must have the same non-zero shape")
+    n = a.shape[0]
+    gain = float(statistic(a.sum(0)[None], n)[0] - statistic(b.sum(0)[None], n)[0])
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    for start in range(0, n_resamples, 256):
+        stop = min(n_resamples, start + 256)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        values[start:stop] = statistic(a[idx].sum(1), n) - statistic(b[idx].sum(1), n)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+    return gain, float(lo), float(hi)
+
+
+def verdict_record(gain: float, lo: float, hi: float, *, metric: str, n_test: int, text: str, steps: list[str],
+                   n_resamples: int = 2000, confidence: float = 0.95) -> dict[str, Any]:
+    """The ``verdict`` block of ``results.json`` for a gain (higher is better for transfer) and its interval."""
+    return {"verdict": classify_gain(lo, hi), "metric": metric, "gain": gain, "ci_low": lo, "ci_high": hi,
+            "confidence": confidence,
+            "method": f"paired bootstrap over {n_test} test items ({n_resamples} resamples)",
+            "explanation": text, "next_steps": steps}
+
+
 def verdict_metric(y_true: Any, metric: str = "auto") -> str:
     """The metric the verdict is on: ``accuracy``, or ``recall_macro`` (balanced accuracy) when ``metric`` is
     ``auto`` and the largest test class has at least :data:`IMBALANCE_RATIO` times the items of the smallest."""

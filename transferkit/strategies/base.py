@@ -70,6 +70,8 @@ class Context:
     owner: str = "TransferClassifier"
     #: the backbone's config when it is not (or must not be looked up) in the registry, e.g. a loaded model's
     trunk: BackboneConfig | None = None
+    #: what the head predicts (:mod:`transferkit.objectives`), with the state it learnt from the targets
+    objective: Any = None
 
     @property
     def config(self) -> BackboneConfig:
@@ -140,8 +142,11 @@ class Strategy:
     name: ClassVar[str] = ""
     #: one line for the CLI's help, the report and the model card
     summary: ClassVar[str] = ""
-    #: the task it solves (which estimator offers it)
+    #: the task it solves (which estimator offers it), or with :attr:`tasks` several
     task: ClassVar[str] = "classification"
+    #: every task it solves, when more than :attr:`task` (the objectives' names: ``classification``,
+    #: ``multilabel``, ``regression``, ...)
+    tasks: ClassVar[tuple[str, ...]] = ()
     #: ``transfer`` or ``baseline`` (see :data:`ROLES`)
     role: ClassVar[str] = "transfer"
     #: input modalities it accepts (empty: every modality a backbone exists for)
@@ -199,11 +204,21 @@ class Strategy:
         """The image side this strategy trains and predicts at (default: the context's, else the backbone's)."""
         return context.image_size
 
+    @classmethod
+    def solves(cls, task: str) -> bool:
+        return task in (cls.tasks or (cls.task,))
+
     # -- training --------------------------------------------------------------------------------------
     def fit(self, X: ItemSource, y_index: np.ndarray, n_classes: int) -> None:
         """Train on items ``X`` with integer labels ``y_index`` in ``0..n_classes-1``; set :attr:`head`
         (and :attr:`network` when the trunk trained), :attr:`weights_id`, :attr:`n_features`."""
         raise NotImplementedError
+
+    def fit_targets(self, X: ItemSource, Y: np.ndarray) -> None:
+        """Train on items ``X`` and targets ``Y`` as the context's objective encoded them. Default: a
+        classification strategy's :meth:`fit`; strategies that solve other tasks override this."""
+        objective = self.context.objective
+        self.fit(X, Y, objective.n_outputs if objective is not None else int(np.max(Y)) + 1)
 
     # -- inference -------------------------------------------------------------------------------------
     def extractor(self) -> Extractor:
@@ -218,6 +233,7 @@ class Strategy:
         return out
 
     def logits(self, features: np.ndarray) -> np.ndarray:
+        """The head's outputs ``(N, n_outputs)``: logits, or predicted values for regression."""
         assert self.head is not None
         return self.head.logits(features)
 
@@ -321,7 +337,7 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
 def get_strategy(name: str, task: str | None = None) -> type[Strategy]:
     """The registered strategy class ``name`` (did-you-mean on unknown names); with ``task``, it must solve it."""
     cls = STRATEGIES.get(name)
-    if task is not None and cls.task != task:
+    if task is not None and not cls.solves(task):
         raise ConfigError(f"strategy {name!r} solves {cls.task}, not {task}; use one of "
                           f"{', '.join(strategy_names(task))}")
     return cls
@@ -329,7 +345,7 @@ def get_strategy(name: str, task: str | None = None) -> type[Strategy]:
 
 def strategy_names(task: str | None = "classification", role: str | None = "transfer") -> list[str]:
     """Registered strategy names, in registration order, for ``task`` and ``role`` (``None``: any)."""
-    return [n for n in STRATEGIES if (task is None or STRATEGIES.get(n).task == task)
+    return [n for n in STRATEGIES if (task is None or STRATEGIES.get(n).solves(task))
             and (role is None or STRATEGIES.get(n).role == role)]
 
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import instance_of, one_of
-from ..heads import HEADS, check_head_params
+from .._validation import instance_of
 from .base import Advice, Option, Strategy, register_strategy
 
 
@@ -25,13 +24,23 @@ class FeatureExtractionConfig:
     head_params: dict[str, Any] = field(default_factory=dict)
 
 
+def objective_of(context: Any) -> Any:
+    """The context's objective (classification when the caller gave none)."""
+    if context.objective is not None:
+        return context.objective
+    from ..objectives import Classification
+
+    return Classification()
+
+
 @register_strategy
 class FeatureExtraction(Strategy):
     name = "feature-extraction"
     summary = "a head on frozen features"
     modalities = ()  # every modality a backbone exists for
+    tasks = ("classification", "multilabel", "regression")
     options = {
-        "head": Option("logreg", one_of(*HEADS.names()), "--head"),
+        "head": Option("logreg", None, "--head"),  # the objective knows its heads (logreg, svm, mlp; ridge ...)
         "head_params": Option(None, instance_of(dict, allow_none=True), "--head-param"),
     }
     advice_rule = "otherwise feature extraction (frozen features already suit the data, at a fraction of the cost)"
@@ -39,17 +48,23 @@ class FeatureExtraction(Strategy):
     @classmethod
     def configure(cls, params: dict[str, Any], context: Any) -> FeatureExtractionConfig:
         values = super().configure(params, context)
-        return FeatureExtractionConfig(values["head"], check_head_params(values["head"], values["head_params"]))
+        objective = objective_of(context)
+        from .._validation import one_of, validate_params
+
+        validate_params(context.owner, {"head": values["head"]}, {"head": one_of(*objective.heads)})
+        return FeatureExtractionConfig(values["head"], objective.check_head(values["head"], values["head_params"]))
 
     def fit(self, X: Any, y_index: np.ndarray, n_classes: int) -> None:
-        from ..heads import fit_head
+        self.fit_targets(X, y_index)
 
+    def fit_targets(self, X: Any, Y: np.ndarray) -> None:
         extractor = self.extractor()
         t0 = time.perf_counter()
         features = extractor.extract(X)
         t1 = time.perf_counter()
-        self.head, self.estimator = fit_head(self.config.head, features, y_index, self.config.head_params,
-                                             random_state=self.context.seed, n_jobs=self.context.n_jobs)
+        self.head, self.estimator = objective_of(self.context).fit_head(
+            features, Y, self.config.head, self.config.head_params, random_state=self.context.seed,
+            n_jobs=self.context.n_jobs)
         self.info = {"timings": {"extract_s": t1 - t0, "head_s": time.perf_counter() - t1},
                      "extraction": dict(extractor.stats_)}
         self.weights_id = extractor.identity()["weights"]

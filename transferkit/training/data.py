@@ -37,7 +37,8 @@ class ItemBatches:
     Args:
         inputs: one entry per item (e.g. a uint8 ``(H, W, 3)`` tensor, or a 1-D tensor of token ids), or a
             tensor whose first axis is the item.
-        targets: integer class indices ``(N,)``.
+        targets: ``(N, ...)``: integer class indices (kept as int64), or floats (multi-label indicators,
+            regression values; kept as float32).
         collate: list of per-item inputs → tuple of batch tensors (the model's positional inputs).
         batch_size: items per batch.
         shuffle: reshuffle every epoch (training); ``False`` keeps the order (validation, prediction).
@@ -51,7 +52,8 @@ class ItemBatches:
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size} is not allowed; expected an integer >= 1")
         self.inputs = inputs
-        self.targets = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+        arr = np.asarray(targets)
+        self.targets = torch.as_tensor(arr, dtype=torch.float32 if arr.dtype.kind == "f" else torch.long)
         if len(self.inputs) != len(self.targets):
             raise ConfigError(f"{len(self.inputs)} inputs but {len(self.targets)} targets; they must match")
         self.collate, self.batch_size, self.shuffle, self.seed = collate, int(batch_size), shuffle, int(seed)

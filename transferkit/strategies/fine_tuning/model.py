@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...training import ItemBatches, StepOutput, block_param_groups
@@ -27,14 +26,15 @@ class Standardize(nn.Module):
 
 
 class ClassifierNet(nn.Module):
-    """``features`` (the pretrained base, pooled to ``(N, dim)``) → standardise → dropout → linear → logits."""
+    """``features`` (the pretrained base, pooled to ``(N, dim)``) → standardise → dropout → ``head`` (the
+    objective's output layer; an int ``n`` is a linear layer to ``n`` logits)."""
 
-    def __init__(self, features: nn.Module, dim: int, n_classes: int, dropout: float) -> None:
+    def __init__(self, features: nn.Module, dim: int, head: nn.Module | int, dropout: float) -> None:
         super().__init__()
         self.features = features
         self.standardize = Standardize(dim)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(dim, n_classes)
+        self.head = nn.Linear(dim, head) if isinstance(head, int) else head
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.standardize(self.features(*inputs))))
@@ -60,18 +60,23 @@ def frozen_features(module: nn.Module, batches: ItemBatches) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.zeros((0, 0))
 
 
-class ClassificationTask:
-    """Cross-entropy (with label smoothing) + L2-SP on a :class:`ClassifierNet` (or a :class:`HeadNet`);
-    logs loss and accuracy.
+class ObjectiveTask:
+    """The objective's loss (:meth:`~transferkit.objectives.Objective.step`) + L2-SP on a
+    :class:`ClassifierNet` (or a :class:`HeadNet`); logs what the objective logs.
 
-    The logged training ``loss`` is the plain cross-entropy (no smoothing, no penalty), the same quantity
-    as the validation loss, so the learning curves compare like with like.
+    The logged training ``loss`` is the plain loss (no label smoothing, no penalty), the same quantity as the
+    validation loss, so the learning curves compare like with like.
     """
 
-    def __init__(self, net: nn.Module, blocks: Sequence[tuple[str, nn.Module]], *, label_smoothing: float = 0.0,
-                 l2sp: float = 0.0, layer_decay: float = 1.0, weight_decay: float = 0.01,
-                 base_weight_decay: float = 0.0) -> None:
+    def __init__(self, net: nn.Module, blocks: Sequence[tuple[str, nn.Module]], objective: Any = None, *,
+                 label_smoothing: float = 0.0, l2sp: float = 0.0, layer_decay: float = 1.0,
+                 weight_decay: float = 0.01, base_weight_decay: float = 0.0) -> None:
+        if objective is None:
+            from ...objectives import Classification
+
+            objective = Classification()
         self.model = net
+        self.objective = objective
         self.blocks = list(blocks)
         self.label_smoothing, self.l2sp, self.layer_decay = label_smoothing, l2sp, layer_decay
         self.weight_decay, self.base_weight_decay = weight_decay, base_weight_decay
@@ -88,22 +93,20 @@ class ClassificationTask:
 
     def training_step(self, batch: Any) -> StepOutput:
         inputs, y = batch
-        logits = self.model(*inputs)
-        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        loss, logs = self.objective.step(self.model, inputs, y, label_smoothing=self.label_smoothing, training=True)
         if self.l2sp > 0:
             loss = loss + self.l2sp_penalty()
-        with torch.no_grad():
-            ce = F.cross_entropy(logits, y)
-            acc = (logits.argmax(1) == y).float().mean()
-        return StepOutput(loss, {"loss": float(ce), "acc": float(acc)}, len(y))
+        return StepOutput(loss, logs, len(y))
 
     def validation_step(self, batch: Any) -> StepOutput:
         inputs, y = batch
-        logits = self.model(*inputs)
-        return StepOutput(F.cross_entropy(logits, y),
-                          {"loss": float(F.cross_entropy(logits, y)), "acc": float((logits.argmax(1) == y).float().mean())},
-                          len(y))
+        loss, logs = self.objective.step(self.model, inputs, y, label_smoothing=0.0, training=False)
+        return StepOutput(loss, logs, len(y))
 
     def param_groups(self) -> list[dict[str, Any]]:
         return block_param_groups(self.model, self.model.head, self.blocks, layer_decay=self.layer_decay,
                                   head_weight_decay=self.weight_decay, base_weight_decay=self.base_weight_decay)
+
+
+#: the classification objective's task (cross-entropy with label smoothing, accuracy logged)
+ClassificationTask = ObjectiveTask

@@ -18,6 +18,7 @@ class FineTuning(Strategy):
     name = "fine-tune"
     summary = ("train a new head on the frozen base, then unfreeze its top blocks at a 10x lower learning rate")
     modalities = ("image", "text")
+    tasks = ("classification", "multilabel", "regression")
     trains_network = True
     comparisons = ("feature-extraction",)
     options = {
@@ -35,28 +36,40 @@ class FineTuning(Strategy):
 
     @classmethod
     def configure(cls, params: dict[str, Any], context: Context) -> FineTuneConfig:
+        from ..feature_extraction import objective_of
+
         owner = context.owner
-        if params.get("head", "logreg") != "logreg" or params.get("head_params"):
-            raise ConfigError(f"{owner}: strategy='fine-tune' trains its own softmax head; head={params.get('head')!r} "
+        objective = objective_of(context)
+        if params.get("head", objective.heads[0]) != objective.heads[0] or params.get("head_params"):
+            raise ConfigError(f"{owner}: strategy='fine-tune' trains its own head; head={params.get('head')!r} "
                               "and head_params apply to feature extraction only: leave them at their defaults")
         values = super().configure(params, context)
         if context.resume and context.checkpoint_dir is None:
             raise ConfigError(f"{owner}: resume=True needs checkpoint_dir (where the interrupted run saved its state)")
-        return fine_tune_config(owner, context.config, values.pop("fine_tune_params"), **values,
-                                batch_size=context.batch_size, seed=context.seed)
+        config = fine_tune_config(owner, context.config, values.pop("fine_tune_params"), **values,
+                                  batch_size=context.batch_size, seed=context.seed)
+        if config.contrastive and objective.name != "classification":
+            raise ConfigError(f"{owner}: contrastive pre-tuning pairs items by class; it needs single-label "
+                              "classification, drop contrastive")
+        return config
 
     @classmethod
     def image_size(cls, context: Context) -> int | None:
         return fine_tune_image_size(context.config, context.image_size)
 
     def fit(self, X: Any, y_index: np.ndarray, n_classes: int) -> None:
+        self.fit_targets(X, y_index)
+
+    def fit_targets(self, X: Any, Y: np.ndarray) -> None:
+        from ..feature_extraction import objective_of
         from .train import fine_tune
 
+        objective = objective_of(self.context)
         base = self.context.load_backbone(self.image_size(self.context))
         t0 = time.perf_counter()
-        result = fine_tune(base, X, y_index, n_classes, self.config, layer=self.layer,
+        result = fine_tune(base, X, Y, objective.n_outputs, self.config, layer=self.layer,
                            checkpoint_dir=self.context.checkpoint_dir, resume=self.context.resume,
-                           progress=self.context.progress, validate=False)
+                           progress=self.context.progress, validate=False, objective=objective)
         self.info = {"timings": {"finetune_s": time.perf_counter() - t0}, "extraction": {}}
         self.network, self.head, self.history = result.backbone, result.head, result.history
         self.weights_id = base.weights_id

@@ -29,7 +29,6 @@ from ...training import (
     Trainer,
     WeightAverage,
     lr_range_test,
-    stratified_split,
 )
 from ..network import block_modules, copy_backbone, state_sha256
 from .config import (
@@ -43,7 +42,7 @@ from .config import (
 )
 from .contrastive import contrastive_tune
 from .data import auto_epochs, prepare_inputs, stack_batch, subset
-from .model import ClassificationTask, ClassifierNet, HeadNet, frozen_features
+from .model import ClassifierNet, HeadNet, ObjectiveTask, frozen_features
 from .progress import lines_enabled, stderr_line
 
 log = logging.getLogger(__name__)
@@ -62,32 +61,44 @@ class FineTuneResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def _objective(objective: Any, n_classes: int) -> Any:
+    if objective is not None:
+        return objective
+    from ...objectives import Classification
+
+    plain = Classification()
+    plain.classes = np.arange(n_classes)
+    return plain
+
+
 def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int, config: FineTuneConfig, *,
-                layer: str | None, validation: bool = True) -> dict[str, Any]:
-    """Everything :func:`fine_tune` and :func:`lr_find` share: network, task, batches, blocks."""
+                layer: str | None, validation: bool = True, objective: Any = None) -> dict[str, Any]:
+    """Everything :func:`fine_tune` and :func:`lr_find` share: network, task, batches, blocks.
+
+    ``y_index`` holds the targets as ``objective`` encoded them (default: classification, class indices in
+    ``0..n_classes-1``)."""
+    objective = _objective(objective, n_classes)
     n_unfreeze = unfrozen_count(config.unfreeze, len(backbone.config.blocks))
-    y_index = np.asarray(y_index, dtype=np.int64)
+    Y = objective.training_targets(np.asarray(y_index))
     trainable = copy_backbone(backbone)
     layer = backbone.config.resolve_layer(layer)
     features = trainable.feature_module(layer)
     dim = backbone.config.layers[layer]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        net = ClassifierNet(features, dim, n_classes, config.dropout)
+        net = ClassifierNet(features, dim, objective.torch_head(dim), config.dropout)
     blocks = block_modules(trainable, layer)
     n_unfreeze = min(n_unfreeze, len(blocks))
     inputs, collate = prepare_inputs(trainable, X)
-    counts = np.bincount(y_index, minlength=n_classes)
-    use_val = (validation and config.validation_fraction > 0 and counts.min() >= MIN_PER_CLASS_FOR_VALIDATION)
-    if validation and config.validation_fraction > 0 and not use_val:
-        log.warning("fine-tuning: the smallest class has %d items (fewer than %d), so no validation split is "
-                    "carved and both stages run their full length without early stopping; with this few labels "
-                    "feature extraction is often as good (compare the strategies in the report)",
-                    int(counts.min()), MIN_PER_CLASS_FOR_VALIDATION)
-    if use_val:
-        tr, va = stratified_split(y_index, config.validation_fraction, config.seed)
-    else:
-        tr, va = np.arange(len(y_index)), np.zeros(0, dtype=np.int64)
+    split = (objective.validation_split(Y, config.validation_fraction, config.seed, MIN_PER_CLASS_FOR_VALIDATION)
+             if validation and config.validation_fraction > 0 else None)
+    if validation and config.validation_fraction > 0 and split is None:
+        log.warning("fine-tuning: %s, so no validation split is carved and both stages run their full length "
+                    "without early stopping; with this few labels feature extraction is often as good (compare the "
+                    "strategies in the report)",
+                    objective.too_small_for_validation(Y, config.validation_fraction, MIN_PER_CLASS_FOR_VALIDATION))
+    tr, va = split if split is not None else (np.arange(len(Y)), np.zeros(0, dtype=np.int64))
+    y_index = Y
     batch_size = config.batch_size or DEFAULT_BATCH_SIZE[backbone.modality]
     size = getattr(trainable, "image_size", None)
     augment = make_augment(config.augment, size) if isinstance(trainable, ImageBackbone) else None
@@ -95,8 +106,8 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
                         seed=config.seed, transform=augment)
     val = (ItemBatches(subset(inputs, va), y_index[va], collate, batch_size=max(batch_size, 64), shuffle=False)
            if len(va) else None)
-    task = ClassificationTask(net, blocks, label_smoothing=config.label_smoothing, l2sp=config.l2sp,
-                              layer_decay=config.layer_decay, weight_decay=config.weight_decay)
+    task = ObjectiveTask(net, blocks, objective, label_smoothing=config.label_smoothing, l2sp=config.l2sp,
+                         layer_decay=config.layer_decay, weight_decay=config.weight_decay)
     # one pass of the frozen base over the (unaugmented) items: the head's standardisation, and stage 1's
     # inputs unless BatchNorm trains (then the base is not frozen in stage 1 and trains on the fly)
     plain = ItemBatches(subset(inputs, tr), y_index[tr], collate, batch_size=64, shuffle=False)
@@ -108,8 +119,8 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     head_stage = None
     if not config.train_bn:
         head_stage = {
-            "task": ClassificationTask(HeadNet(net), [], label_smoothing=config.label_smoothing,
-                                       weight_decay=config.weight_decay),
+            "task": ObjectiveTask(HeadNet(net), [], objective, label_smoothing=config.label_smoothing,
+                                  weight_decay=config.weight_decay),
             "train": ItemBatches(f_train, y_index[tr], stack_batch, batch_size=batch_size, shuffle=True, seed=config.seed),
             "val": (ItemBatches(f_val, y_index[va], stack_batch, batch_size=max(batch_size, 64), shuffle=False)
                     if f_val is not None else None),
@@ -117,7 +128,7 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     every = ItemBatches(inputs, y_index, collate, batch_size=64, shuffle=False)
     return {"backbone": trainable, "net": net, "task": task, "blocks": blocks, "n_unfreeze": n_unfreeze,
             "train": train, "val": val, "every": every, "n_train": len(tr), "n_val": len(va), "batch_size": batch_size,
-            "layer": layer, "dim": dim, "head_stage": head_stage}
+            "layer": layer, "dim": dim, "head_stage": head_stage, "objective": objective}
 
 
 def fine_tune(
@@ -133,6 +144,7 @@ def fine_tune(
     progress: bool = True,
     callbacks: Sequence[Any] = (),
     validate: bool = True,
+    objective: Any = None,
 ) -> FineTuneResult:
     """Two-stage fine-tuning of ``backbone`` (not modified: a copy is trained) on items ``X`` with integer
     labels ``y_index`` in ``0..n_classes-1``.
@@ -143,6 +155,8 @@ def fine_tune(
         callbacks: extra training-loop callbacks.
         validate: check ``config`` first; ``False`` when it came from :func:`fine_tune_config`, which
             already did (the fine-tuning strategy), so a fit validates its configuration once.
+        objective: what the head predicts (:mod:`transferkit.objectives`; default: classification, with
+            ``y_index`` class indices); ``y_index`` then holds the objective's encoded targets.
     """
     config = config or FineTuneConfig()
     if validate:
@@ -152,7 +166,7 @@ def fine_tune(
     if config.contrastive > 0:
         backbone, contrastive = contrastive_tune(backbone, X, y_index, config, config.contrastive, layer=layer,
                                                  progress=progress)
-    s = build_setup(backbone, X, y_index, n_classes, config, layer=layer)
+    s = build_setup(backbone, X, y_index, n_classes, config, layer=layer, objective=objective)
     head_epochs, epochs = auto_epochs(config, s["n_train"], s["batch_size"])
     lr = config.lr or DEFAULT_LR[backbone.modality]
     stages = [Stage("head", head_epochs, lr, schedule="cosine", end_factor=0.1, **(s["head_stage"] or {}))]
@@ -166,20 +180,24 @@ def fine_tune(
     result = train_network(s, stages, config, n_classes, [freeze, *averaging, *callbacks], fingerprint=fingerprint,
                            checkpoint_dir=checkpoint_dir, resume=resume, progress=progress)
     result.history["contrastive"] = contrastive
-    if config.refit_head and len(np.unique(y_index)) == n_classes:
-        result.head = refit_head(s["net"], s["every"], y_index, config.seed)
+    if config.refit_head and s["objective"].can_refit(np.asarray(y_index)):
+        result.head = refit_head(s["net"], s["every"], y_index, config.seed, s["objective"])
     return result
 
 
-def refit_head(net: ClassifierNet, every: ItemBatches, y_index: np.ndarray, seed: int) -> HeadArrays:
-    """The feature-extraction head (:func:`~transferkit.heads.fit_head`, logistic regression) fitted on the
-    fine-tuned network's features of every training item, unaugmented (every class must be present)."""
-    from ...heads import fit_head
-
+def refit_head(net: ClassifierNet, every: ItemBatches, y_index: np.ndarray, seed: int,
+               objective: Any = None) -> HeadArrays:
+    """The objective's feature-extraction head (classification: :func:`~transferkit.heads.fit_head`'s
+    logistic regression) fitted on the fine-tuned network's features of every training item, unaugmented."""
+    objective = _objective(objective, int(np.max(y_index)) + 1 if np.size(y_index) else 0)
     features = frozen_features(net.features, every).double().numpy()
-    head, _ = fit_head("logreg", features, np.asarray(y_index, dtype=np.int64), random_state=seed)
-    head.params["trained_by"] = "logistic regression refitted on the fine-tuned features"
+    kind = objective.heads[0]
+    head, _ = objective.fit_head(features, np.asarray(y_index), kind, None, random_state=seed, n_jobs=None)
+    head.params["trained_by"] = f"{_HEAD_WORDS.get(kind, kind)} refitted on the fine-tuned features"
     return head
+
+
+_HEAD_WORDS = {"logreg": "logistic regression", "ridge": "ridge regression"}
 
 
 def train_network(s: dict[str, Any], stages: Sequence[Stage], config: FineTuneConfig, n_classes: int,
@@ -205,12 +223,10 @@ def train_network(s: dict[str, Any], stages: Sequence[Stage], config: FineTuneCo
     tuned = s["backbone"]
     tuned.model.eval()
     tuned.weights_id = f"fine-tuned:{state_sha256(tuned.model)}"
-    W = net.head.weight.detach().double().numpy()
-    b = net.head.bias.detach().double().numpy()
     mean = net.standardize.mean.detach().double().numpy()
     scale = net.standardize.scale.detach().double().numpy()
-    head = HeadArrays("linear", mean, scale, [W], [b], probabilistic=True,
-                      params={"dropout": config.dropout, "trained_by": stages[-1].name})
+    head = s["objective"].head_from_module(net.head, mean, scale,
+                                           {"dropout": config.dropout, "trained_by": stages[-1].name})
     stopper = next((cb for cb in cbs if isinstance(cb, EarlyStopping)), None)
     history = make_history(epochs_log, stages, stopper.best_epochs if stopper else {})
     history.update({"n_train": s["n_train"], "n_val": s["n_val"], "batch_size": s["batch_size"],

@@ -1,0 +1,9 @@
+"""Objectives: what a model predicts — classification, multi-label tags, a number, several tasks at once
+(see :mod:`transferkit.objectives.base`)."""
+
+from .base import OBJECTIVES, Objective, register_objective
+from .classification import Classification
+from .multilabel import MultiLabel
+from .regression import Regression
+
+__all__ = ["OBJECTIVES", "Classification", "MultiLabel", "Objective", "Regression", "register_objective"]

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the names load on first use
     from .backbones import list_backbones, load_backbone
-    from .estimators import FeatureExtractor, TransferClassifier, TransferRegressor, load_model, save_model
+    from .estimators import (
+        FeatureExtractor,
+        MultiTaskClassifier,
+        TransferClassifier,
+        TransferRegressor,
+        load_model,
+        save_model,
+    )
 
 # The entry points load on first use (PEP 562), so that `import transferkit.cli` and `transferkit --help`
 # do not pay for torch and scikit-learn before a command needs them.
@@ -21,6 +28,7 @@ _LAZY = {
     "FeatureExtractor": "estimators",
     "TransferClassifier": "estimators",
     "TransferRegressor": "estimators",
+    "MultiTaskClassifier": "estimators",
     "load_model": "estimators",
     "save_model": "estimators",
 }
@@ -43,6 +51,7 @@ __all__ = [
     "FeatureExtractor",
     "TransferClassifier",
     "TransferRegressor",
+    "MultiTaskClassifier",
     "__version__",
     "list_backbones",
     "load_backbone",

@@ -63,11 +63,8 @@ def export_onnx(model: Any, path: str | os.PathLike[str], check_items: int = 4) 
         finally:
             strategy.context = uncached
         logits = strategy.logits(features)
-        if model.head_.probabilistic:  # the softmax of the strategy's logits
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
-            want = e / e.sum(axis=1, keepdims=True)
-        else:
-            want = logits
+        # the head's probabilities (softmax, a sigmoid per tag, a softmax per task), or its values
+        want = model.head_.probabilities(logits) if model.head_.probabilistic else logits
         diff = float(np.max(np.abs(got - want)))
         if not np.isfinite(diff) or diff > TOLERANCE:
             raise TransferKitError(f"the exported graph differs from the library by {diff:.2e}; not written")

@@ -196,15 +196,19 @@ def _task_params(clf: Any) -> dict[str, Any]:
 
 def make_estimator(task: str, **params: Any) -> Any:
     """The estimator of a task: ``classification`` and ``multilabel`` → :class:`TransferClassifier`,
-    ``regression`` → :class:`TransferRegressor`."""
+    ``regression`` → :class:`TransferRegressor`, ``multitask`` → :class:`MultiTaskClassifier`."""
     from .estimators import TransferRegressor
 
     if task == "regression":
         if params.get("head") == "logreg":
             params["head"] = "ridge"  # the default head of the regressor
         return TransferRegressor(**params)
+    if task == "multitask":
+        from .estimators import MultiTaskClassifier
+
+        return MultiTaskClassifier(**params)
     if task not in ("classification", "multilabel"):
-        raise ConfigError(f"task={task!r} is not one of classification, multilabel, regression")
+        raise ConfigError(f"task={task!r} is not one of classification, multilabel, regression, multitask")
     return TransferClassifier(**params, multilabel=task == "multilabel")
 
 
@@ -243,7 +247,9 @@ def run_fit(
     extraction with the same backbone) join the ``comparison`` table.
 
     ``task``: ``classification`` (one label per item), ``multilabel`` (tags per item, e.g. ``"red;cotton"``)
-    or ``regression`` (a number per item).
+    ``regression`` (a number per item) or ``multitask`` (several label columns, ``y`` a table; ``fine_tune``
+    then holds ``tasks`` and ``task_weighting``): each task is also trained alone, and ``single_task`` in the
+    results says per task whether sharing the trunk helped or hurt.
 
     ``backbone="auto"`` first ranks the backbones of the data's modality (``rank_backbones``: a subset;
     ``layer``: the layer set to rank, ``last``/``stages``/``all``) on the training split only and uses the
@@ -286,9 +292,21 @@ def run_fit(
     results = assemble_results(dataset, train, test, clf, transfer, baseline, scratch, others, verdict,
                                test_features, ranking=ranking, test_size=test_size, seed=seed, tta=tta,
                                image_size=image_size)
+    if hasattr(objective, "single_tasks"):
+        results["single_task"] = compare_single_tasks(clf, train, test, seed=seed, say=say)
     results["timings"]["total_s"] = time.perf_counter() - t_start
     write_outputs(out, clf, results, report=report)
     return results
+
+
+def compare_single_tasks(clf: Any, train: Dataset, test: Dataset, *, seed: int,
+                         say: Callable[[str], None]) -> dict[str, Any]:
+    """Multi-task: each task trained alone with the same backbone and budget; per task, whether sharing
+    the trunk helped or hurt (see :func:`~transferkit.estimators.single_task_comparison`)."""
+    from .estimators import single_task_comparison
+
+    say(f"training each of the {len(clf.tasks_)} tasks alone for the single-task comparison")
+    return single_task_comparison(clf, train.X, train.y, test.X, test.y, seed=seed)
 
 
 def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: Any, transfer: Trained,
@@ -304,7 +322,7 @@ def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: Any, 
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(test_features), size=min(len(test_features), MAX_PROJECTION_POINTS), replace=False))
     points, method = project_2d(test_features[keep], seed)
-    names = display(clf.classes_) if hasattr(clf, "classes_") else None
+    names = objective.names(display) if hasattr(objective, "names") else None
     described = strategy.describe()
     results: dict[str, Any] = {
         "transferkit_version": __version__,

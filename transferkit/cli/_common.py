@@ -19,6 +19,11 @@ from ..exceptions import TransferKitError
 LabelCol = Annotated[str, typer.Option("--label-column", help="CSV column holding the labels (default: label; "
                                                                "without one, labels, class, category or target).")]
 
+#: the --input-column option: the CSV column holding the items, whatever they are (paths or text)
+InputCol = Annotated[str | None, typer.Option("--input-column", help="CSV column holding the items: image paths "
+                                                                     "(absolute or relative to the CSV) or text, "
+                                                                     "told apart by its content (default: guessed).")]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USER_ERROR = 2

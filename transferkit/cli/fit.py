@@ -15,6 +15,7 @@ from ..strategies import default_strategy, get_strategy, strategy_names
 from ._common import (
     TTA,
     Engine,
+    InputCol,
     LabelCol,
     choices_metavar,
     fail,
@@ -49,7 +50,16 @@ def _print_summary(results: dict[str, Any], out: Path) -> None:
         if key in m and key in b:
             table.add_row(label, f"{m[key]:.4g}" if key in ("mae", "rmse") else f"{m[key]:.3f}",
                           f"{b[key]:.4g}" if key in ("mae", "rmse") else f"{b[key]:.3f}")
+    for task, tm in m.get("tasks", {}).items():
+        bm = b.get("tasks", {}).get(task, {})
+        if "accuracy" in tm and "accuracy" in bm:
+            table.add_row(f"accuracy ({task})", f"{tm['accuracy']:.3f}", f"{bm['accuracy']:.3f}")
     console.print(table)
+    for task, st in results.get("single_task", {}).items():
+        colour = {"helped": "green", "hurt": "red"}.get(st["sharing"], "yellow")
+        console.print(f"sharing the trunk, task {task}: [bold {colour}]{st['sharing']}[/] — "
+                      f"{st['multi_task_accuracy']:.3f} multi-task vs {st['single_task_accuracy']:.3f} alone "
+                      f"(95% CI {100 * st['ci_low']:+.1f} to {100 * st['ci_high']:+.1f} points)")
     v = results["verdict"]
     colour = {"positive transfer": "green", "negative transfer": "red"}.get(v["verdict"], "yellow")
     console.print(f"verdict: [bold {colour}]{v['verdict']}[/] — {_gain_words(v)}")
@@ -71,8 +81,13 @@ def _gain_words(v: dict[str, Any]) -> str:
             f"(95% CI {100 * v['ci_low']:+.1f} to {100 * v['ci_high']:+.1f})")
 
 
+def _transfer_strategies() -> list[str]:
+    """Every transfer strategy, whatever the task it solves (the task is checked against --target & co)."""
+    return strategy_names(task=None)
+
+
 def _strategy_help() -> str:
-    return "; ".join(f"{n}: {get_strategy(n).summary}" for n in strategy_names()) + "."
+    return "; ".join(f"{n}: {get_strategy(n).summary}" for n in _transfer_strategies()) + "."
 
 
 def _check_strategy_options(strategy: str, given: dict[str, tuple[str, Any, Any]]) -> None:
@@ -89,12 +104,12 @@ def _check_strategy_options(strategy: str, given: dict[str, tuple[str, Any, Any]
     raise fail(f"{flags} only apply to {where}; add it or drop them")
 
 
-def _load(data: str, text_column: str | None, path_column: str | None, label_column: str | None,
-          require_labels: bool = True) -> Any:
+def _load(data: str, text_column: str | None, path_column: str | None, label_column: str | list[str] | None,
+          require_labels: bool = True, input_column: str | None = None) -> Any:
     from ..data.datasets import load_dataset
 
     return load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column,
-                        require_labels=require_labels)
+                        require_labels=require_labels, input_column=input_column)
 
 
 @user_errors
@@ -118,10 +133,13 @@ def fit(
     label_column: LabelCol = "label",
     target: Annotated[str | None, typer.Option("--target", help="Regression: the CSV column holding the number to predict (instead of a label column).")] = None,
     tags_column: Annotated[str | None, typer.Option("--tags-column", help="Multi-label: the CSV column holding each item's tags, separated by ';' (e.g. red;cotton;sale).")] = None,
+    tasks: Annotated[str | None, typer.Option("--tasks", help="Multi-task: comma-separated CSV label columns, one classification task each, learnt on one shared trunk (a row may miss some labels); implies --strategy multi-task.")] = None,
+    task_weighting: Annotated[str, typer.Option("--task-weighting", help="Multi-task: how task losses combine: fixed (equal weights), uncertainty (learned per-task variances) or pcgrad (conflicting gradients projected apart).")] = "fixed",
+    input_column: InputCol = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print results.json to stdout instead of a summary.")] = False,
-    strategy: Annotated[str, typer.Option(help=_strategy_help(), metavar=choices_metavar(strategy_names()), callback=registry_choice(strategy_names, "strategy"))] = default_strategy(),
+    strategy: Annotated[str, typer.Option(help=_strategy_help(), metavar=choices_metavar(_transfer_strategies()), callback=registry_choice(_transfer_strategies, "strategy"))] = default_strategy(),
     strategy_param: Annotated[list[str] | None, typer.Option("--strategy-param", help="Option NAME=VALUE of a strategy registered outside transferkit (repeatable).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Fine-tune: maximum epochs of stage 2 (unfrozen blocks); default: from the data size.")] = None,
     head_epochs: Annotated[int | None, typer.Option(help="Fine-tune: maximum epochs of stage 1 (head on the frozen base); default: from the data size.")] = None,
@@ -146,22 +164,36 @@ def fit(
         "augment": ("--augment", augment.value, "light"),
         "fine_tune_params": ("--fine-tune-param", fine_tune_param or None, None),
         "strategy_params": ("--strategy-param", strategy_param or None, None),
+        "task_weighting": ("--task-weighting", task_weighting, "fixed"),
     }
+    given = [flag for flag, v in (("--target", target), ("--tags-column", tags_column), ("--tasks", tasks)) if v]
+    if len(given) > 1:
+        raise fail(f"{' and '.join(given)} exclude each other (regression, multi-label, multi-task); give one")
+    task = ("regression" if target is not None else "multilabel" if tags_column is not None
+            else "multitask" if tasks is not None else "classification")
+    if task != "classification" and strategy == default_strategy() and not get_strategy(strategy).solves(task):
+        strategy = default_strategy(task)
+    if not get_strategy(strategy).solves(task):
+        solvers = [n for n in strategy_names() if get_strategy(n).solves(task)]
+        raise fail(f"--strategy {strategy} does not do {task}; use --strategy {' or '.join(solvers)}"
+                   if task != "classification" else
+                   f"--strategy {strategy} needs " + ("--tasks a,b (one label column per task)" if get_strategy(strategy).solves("multitask")
+                                                      else "--target or --tags-column"))
     _check_strategy_options(strategy, options)
     if resume and not get_strategy(strategy).trains_network:
         raise fail(f"--resume continues an interrupted training run; strategy {strategy} trains no network, drop it")
     if batch_size is not None and not get_strategy(strategy).trains_network:
         raise fail(f"--batch-size sets training batches; strategy {strategy} trains no network, drop it")
-    if target is not None and tags_column is not None:
-        raise fail("--target (regression) and --tags-column (multi-label) exclude each other; give one")
-    task = "regression" if target is not None else "multilabel" if tags_column is not None else "classification"
-    label_column = target or tags_column or label_column
+    task_columns = _task_columns(tasks) if tasks is not None else None
+    label_column = task_columns or target or tags_column or label_column
     check_output_folder(out)  # a bad --out fails before any data is read
-    dataset = _load(data, text_column, path_column, label_column)
-    test_ds = _load(test, text_column, path_column, label_column) if test else None
+    dataset = _load(data, text_column, path_column, label_column, input_column=input_column)
+    test_ds = _load(test, text_column, path_column, label_column, input_column=input_column) if test else None
     extra = {"epochs": epochs, "head_epochs": head_epochs, "lr": lr, "unfreeze": unfreeze, "augment": augment.value,
              "batch_size": batch_size, "fine_tune_params": parse_fine_tune_params(fine_tune_param),
              "strategy_params": parse_name_values(strategy_param, "--strategy-param", "k=5")}
+    if task_columns is not None:
+        extra.update(tasks=task_columns, task_weighting=task_weighting)
     results = run_fit(
         dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head,
         head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
@@ -172,6 +204,15 @@ def fit(
         print_json(results)
     else:
         _print_summary(results, out)
+
+
+def _task_columns(tasks: str) -> list[str]:
+    columns = [c.strip() for c in tasks.split(",")]
+    if not all(columns):
+        raise fail(f"--tasks {tasks!r} has an empty column name; give comma-separated CSV columns, e.g. --tasks category,group")
+    if len(set(columns)) != len(columns):
+        raise fail(f"--tasks {tasks!r} names a column twice; give each task column once")
+    return columns
 
 
 @user_errors
@@ -247,9 +288,9 @@ def predict(
     pred = clf.predict_from_features(features)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    header = ["item", "prediction"]
-    probs = None
     objective = clf.objective_
+    header = ["item", *objective.prediction_columns()]
+    probs = None
     if proba:
         if not clf.head_.probabilistic:
             raise fail(f"this model ({clf.head_.kind} head, {objective.name}) gives no probabilities; drop --proba")
@@ -257,7 +298,7 @@ def predict(
         header += [f"p_{c}" for c in objective.output_names()]
     writer.writerow(header)
     for i, (name, p) in enumerate(zip(names, pred, strict=True)):
-        row = [name, objective.format_prediction(p)]
+        row = [name, *objective.prediction_cells(p)]
         if probs is not None:
             row += [f"{v:.6f}" for v in probs[i]]
         writer.writerow(row)
@@ -275,6 +316,7 @@ def evaluate(
     text_column: TextCol = None,
     path_column: PathCol = None,
     label_column: LabelCol = "label",
+    input_column: InputCol = None,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -283,7 +325,7 @@ def evaluate(
 
     clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
-    ds = _load(data, text_column, path_column, label_column)
+    ds = _load(data, text_column, path_column, clf.objective_.label_columns(label_column), input_column=input_column)
     clf.objective_.encode(ds.y)  # unknown classes, non-numbers ...: a one-line error before any extraction
     print_json(clf.objective_.metrics(ds.y, clf.predict(ds.X)))
 

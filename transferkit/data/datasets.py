@@ -158,9 +158,10 @@ def load_csv(
     *,
     text_column: str | None = None,
     path_column: str | None = None,
-    label_column: str | None = "label",
+    label_column: str | list[str] | None = "label",
     require_labels: bool = True,
     id_column: str | None = None,
+    input_column: str | None = None,
 ) -> Dataset:
     """A CSV file with a text (or image path) column and a label column.
 
@@ -169,7 +170,11 @@ def load_csv(
     the one column left besides the label and id columns is taken, as image paths when every value ends in
     an image extension and as text otherwise. When the default ``label`` column is absent, ``labels``,
     ``class``, ``category`` or ``target`` is used. Relative image paths are resolved against the CSV's
-    folder. ``id_column``: a column naming each row, returned in ``extra["ids"]``.
+    folder. ``id_column``: a column naming each row, returned in ``extra["ids"]``. ``input_column`` names
+    the item column whatever it holds (image paths when every value ends in an image extension, else text).
+
+    ``label_column`` may be a list of columns (several tasks): ``y`` is then an ``(N, n_columns)`` object
+    array in which an empty cell is ``None`` (a missing label, not an error).
     """
     csv_path = Path(path).expanduser()
     if not csv_path.is_file():
@@ -188,18 +193,28 @@ def load_csv(
 
     def need(col: str, role: str) -> str:
         if col not in columns:
+            how = "fix --tasks" if role == "task" else f"set it with --{role}-column"
             raise DataError(
                 f"CSV {csv_path.name!r} has no {role} column {col!r}{did_you_mean(col, columns)}; "
-                f"columns are: {', '.join(columns)} (set it with --{role}-column)"
+                f"columns are: {', '.join(columns)} ({how})"
             )
         return col
 
     lowered = {c.lower(): c for c in columns}
+    if isinstance(label_column, (list, tuple)):
+        task_columns = [need(c, "task") for c in label_column]
+        label_column = None
+    else:
+        task_columns = []
     if label_column == DEFAULT_LABEL_COLUMN and label_column not in columns:
         label_column = next((lowered[c] for c in LABEL_COLUMN_GUESSES if c in lowered), label_column)
-    if text_column and path_column:
-        raise DataError("give either a text column or a path column, not both")
-    if text_column:
+    if sum(bool(c) for c in (text_column, path_column, input_column)) > 1:
+        raise DataError("give one of --input-column, --text-column and --path-column, not several")
+    if input_column:
+        item_col = need(input_column, "input")
+        values = [str(r[item_col] or "").strip().lower() for r in rows]
+        modality = "image" if all(v.endswith(IMAGE_EXTENSIONS) for v in values) else "text"
+    elif text_column:
         item_col, modality = need(text_column, "text"), "text"
     elif path_column:
         item_col, modality = need(path_column, "path"), "image"
@@ -210,7 +225,7 @@ def load_csv(
             guess = next((lowered[c] for c in ("path", "image", "file", "filename", "filepath") if c in lowered), None)
             modality = "image"
         if guess is None:
-            rest = [c for c in columns if c not in (label_column, id_column)]
+            rest = [c for c in columns if c not in (label_column, id_column, *task_columns)]
             if len(rest) != 1:
                 no_label = require_labels and bool(label_column) and label_column not in columns
                 raise DataError(
@@ -232,6 +247,8 @@ def load_csv(
             if v is None or str(v).strip() == "":
                 raise DataError(f"row {i + 2} of {csv_path.name!r} has an empty label; fill or drop it")
         labels = np.asarray([str(v).strip() for v in labels])
+    if task_columns:
+        labels = np.asarray([[(r[c] or "").strip() or None for c in task_columns] for r in rows], dtype=object)
     items = [r[item_col] for r in rows]
     for i, v in enumerate(items):
         if v is None or (modality == "image" and not str(v).strip()):
@@ -256,8 +273,9 @@ def load_dataset(
     *,
     text_column: str | None = None,
     path_column: str | None = None,
-    label_column: str | None = "label",
+    label_column: str | list[str] | None = "label",
     require_labels: bool = True,
+    input_column: str | None = None,
 ) -> Dataset:
     """Load a folder of class subfolders, a CSV file, or a built-in dataset by name (see :data:`BUILTIN`)."""
     name = str(source)
@@ -271,7 +289,7 @@ def load_dataset(
             raise DataError(f"{name!r} is a file but not a .csv; pass a CSV or a folder of class subfolders")
         return load_csv(
             path, text_column=text_column, path_column=path_column, label_column=label_column,
-            require_labels=require_labels,
+            require_labels=require_labels, input_column=input_column,
         )
     if ("/" in name or os.sep in name or path.suffix) and not path.exists():
         raise DataError(

@@ -18,12 +18,14 @@ from ..heads import HeadArrays
 from ._base import StrategyEstimator, check_fitted
 from .classifier import TransferClassifier
 from .extractor import FeatureExtractor
+from .multitask import MultiTaskClassifier, single_task_comparison
 from .regressor import TransferRegressor
 from .scratch import SmallCNNClassifier
 
 #: the estimators a model folder can hold, by the name ``model.json`` records
 MODEL_CLASSES: dict[str, type[StrategyEstimator]] = {"TransferClassifier": TransferClassifier,
-                                                     "TransferRegressor": TransferRegressor}
+                                                     "TransferRegressor": TransferRegressor,
+                                                     "MultiTaskClassifier": MultiTaskClassifier}
 
 
 def load_model(path: str | os.PathLike[str], *, weights: str | os.PathLike[str] | None = None) -> Any:
@@ -49,4 +51,4 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Any:
     return model.save(path)
 
 
-__all__ = ["FeatureExtractor", "HeadArrays", "SmallCNNClassifier", "TransferClassifier", "TransferRegressor", "check_fitted", "load_model", "save_model"]
+__all__ = ["FeatureExtractor", "HeadArrays", "MultiTaskClassifier", "SmallCNNClassifier", "TransferClassifier", "TransferRegressor", "check_fitted", "load_model", "save_model", "single_task_comparison"]

@@ -4,6 +4,7 @@
 from .base import OBJECTIVES, Objective, register_objective
 from .classification import Classification
 from .multilabel import MultiLabel
+from .multitask import MultiTask
 from .regression import Regression
 
-__all__ = ["OBJECTIVES", "Classification", "MultiLabel", "Objective", "Regression", "register_objective"]
+__all__ = ["OBJECTIVES", "Classification", "MultiLabel", "MultiTask", "Objective", "Regression", "register_objective"]

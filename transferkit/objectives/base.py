@@ -128,6 +128,18 @@ class Objective:
         """One prediction as a CSV cell."""
         return str(p)
 
+    def prediction_columns(self) -> list[str]:
+        """The column(s) ``predict`` writes per item (one per task for multi-task)."""
+        return ["prediction"]
+
+    def prediction_cells(self, p: Any) -> list[str]:
+        """One prediction as the cells of :meth:`prediction_columns`."""
+        return [self.format_prediction(p)]
+
+    def label_columns(self, given: str) -> str | list[str]:
+        """The CSV column(s) ``evaluate`` reads labels from (``given``: the --label-column value)."""
+        return given
+
     def output_names(self) -> list[str]:
         """What each output of the head stands for (the ``--proba`` columns)."""
         return [str(i) for i in range(self.n_outputs)]

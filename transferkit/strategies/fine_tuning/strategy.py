@@ -41,9 +41,10 @@ class FineTuning(Strategy):
         owner = context.owner
         objective = objective_of(context)
         if params.get("head", objective.heads[0]) != objective.heads[0] or params.get("head_params"):
-            raise ConfigError(f"{owner}: strategy='fine-tune' trains its own head; head={params.get('head')!r} "
+            raise ConfigError(f"{owner}: strategy={cls.name!r} trains its own head; head={params.get('head')!r} "
                               "and head_params apply to feature extraction only: leave them at their defaults")
         values = super().configure(params, context)
+        values = {k: v for k, v in values.items() if k in FineTuning.options}  # a subclass's own options are its own
         if context.resume and context.checkpoint_dir is None:
             raise ConfigError(f"{owner}: resume=True needs checkpoint_dir (where the interrupted run saved its state)")
         config = fine_tune_config(owner, context.config, values.pop("fine_tune_params"), **values,

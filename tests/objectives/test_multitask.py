@@ -213,3 +213,15 @@ def test_cli_fit_evaluate_predict(tiny_backbone: str, tmp_path: Path) -> None:
     assert code == 2 and "no task column 'othr' (did you mean 'other'?)" in err
     code, _, err = run("fit", data, "--backbone", tiny_backbone, "--strategy", "multi-task", "--out", tmp_path / "x")
     assert code == 2 and "needs --tasks" in err
+
+
+def test_multi_task_classifier_follows_the_scikit_learn_contract(tiny_backbone: str) -> None:
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    X, y = make_images(10)
+    table = np.stack([_tasks(y)[t] for t in ("shape", "first")], axis=1)  # a 2-D array: tasks task0, task1
+    est = MultiTaskClassifier(tiny_backbone, epochs=1, head_epochs=2, unfreeze="none")
+    assert clone(est).get_params() == est.get_params()
+    scores = cross_val_score(est, X, table, cv=2)
+    assert scores.shape == (2,) and scores.min() > 0.6

@@ -56,3 +56,14 @@ def test_text_in_a_regression_target_is_a_one_line_error() -> None:
     with pytest.raises(DataError, match="'cheap'") as info:
         Regression().fit_encode(["1.5", "2", "cheap"])
     assert "\n" not in str(info.value)
+
+
+def test_regressor_follows_the_scikit_learn_contract(tiny_backbone: str) -> None:
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    X, labels = make_images(12)
+    y = labels * 2.0 + 1.0
+    search = GridSearchCV(TransferRegressor(tiny_backbone), {"head_params": [{"alpha": 1e-3}, {"alpha": 1e6}]}, cv=2).fit(X, y)
+    assert search.best_params_ == {"head_params": {"alpha": 1e-3}}  # a huge penalty flattens every prediction
+    scores = cross_val_score(TransferRegressor(tiny_backbone), X, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.5

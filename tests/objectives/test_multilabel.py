@@ -52,3 +52,18 @@ def test_thresholds_are_tuned_per_tag() -> None:
     t = best_threshold(y, probs)
     assert 0.1 < t < 0.4
     assert ((probs >= t) == y).mean() > 0.9
+
+
+def test_multilabel_onnx_gives_each_tags_sigmoid(tiny_backbone: str, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from transferkit.export import export_onnx, probe_inputs
+
+    X, y = make_images(10)
+    model = TransferClassifier(tiny_backbone, multilabel=True).fit(X, _tags(y))
+    export_onnx(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    images, feeds = probe_inputs(model.strategy_.extractor().backbone, 3)
+    got = session.run(None, {i.name: np.asarray(feeds[i.name]) for i in session.get_inputs()})[0]
+    np.testing.assert_allclose(got, model.predict_proba(images), atol=1e-5)
+    assert not np.allclose(got.sum(1), 1.0)  # independent sigmoids, not one softmax

@@ -67,3 +67,18 @@ def test_regressor_follows_the_scikit_learn_contract(tiny_backbone: str) -> None
     assert search.best_params_ == {"head_params": {"alpha": 1e-3}}  # a huge penalty flattens every prediction
     scores = cross_val_score(TransferRegressor(tiny_backbone), X, y, cv=3)
     assert scores.shape == (3,) and scores.min() > 0.5
+
+
+def test_regression_onnx_gives_values_in_the_targets_units(tiny_backbone: str, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from transferkit.export import export_onnx, probe_inputs
+
+    X, labels = make_images(10)
+    model = TransferRegressor(tiny_backbone).fit(X, 100.0 + 7.0 * labels)
+    export_onnx(model, tmp_path / "r.onnx")
+    session = ort.InferenceSession(str(tmp_path / "r.onnx"), providers=["CPUExecutionProvider"])
+    images, feeds = probe_inputs(model.strategy_.extractor().backbone, 3)
+    got = session.run(None, {i.name: np.asarray(feeds[i.name]) for i in session.get_inputs()})[0]
+    np.testing.assert_allclose(got.ravel(), model.predict(images), rtol=1e-5)
+    assert 90 < float(got.mean()) < 125

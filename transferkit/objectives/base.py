@@ -60,6 +60,9 @@ class Objective:
                  random_state: int | None, n_jobs: int | None) -> tuple[HeadArrays, Any]:
         raise NotImplementedError
 
+    #: the parameters each head kind takes (a kind missing here: not checked by this base class)
+    head_param_names: ClassVar[dict[str, frozenset[str]]] = {}
+
     def check_head(self, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
         """Validate a head kind and its parameters for this objective; returns the parameters."""
         from ..exceptions import ConfigError
@@ -67,7 +70,12 @@ class Objective:
         if kind not in self.heads:
             raise ConfigError(f"head={kind!r} is not allowed for {self.name}; expected one of "
                               + ", ".join(map(repr, self.heads)))
-        return dict(params or {})
+        params = dict(params or {})
+        allowed = self.head_param_names.get(kind)
+        unknown = sorted(set(params) - allowed) if allowed is not None else []
+        if unknown:
+            raise ConfigError(f"head {kind!r} has no parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed or ()))}")
+        return params
 
     # -- networks strategies train (torch, imported on use) --------------------------------------------
     def training_targets(self, Y: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import ConfigError, DataError
+from ..exceptions import DataError
 from .base import Objective, register_objective
 
 CS = tuple(float(c) for c in np.logspace(-3, 2, 6))
@@ -40,6 +40,7 @@ def as_tag_lists(y: Any, separator: str = TAG_SEPARATOR) -> list[list[str]]:
 class MultiLabel(Objective):
     name = "multilabel"
     heads = ("logreg",)
+    head_param_names = {"logreg": frozenset({"C", "Cs", "power", "cv"})}
     primary_metric = "f1_micro"
     linear_model_name = "logistic regression per tag"
     group_word = "tag"
@@ -96,14 +97,6 @@ class MultiLabel(Objective):
         return HeadArrays(kind, mean, scale, weights, biases, probabilistic=True, params=params, output="sigmoid")
 
     # -- frozen features -------------------------------------------------------------------------------
-    def check_head(self, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        super().check_head(kind, params)
-        params = dict(params or {})
-        unknown = sorted(set(params) - {"C", "Cs", "power", "cv"})
-        if unknown:
-            raise ConfigError(f"head {kind!r} has no parameter {unknown[0]!r}; allowed: C, Cs, cv, power")
-        return params
-
     def fit_head(self, features: np.ndarray, Y: np.ndarray, kind: str, params: dict[str, Any] | None, *,
                  random_state: int | None, n_jobs: int | None) -> tuple[Any, Any]:
         from sklearn.exceptions import ConvergenceWarning
@@ -111,16 +104,10 @@ class MultiLabel(Objective):
         from sklearn.model_selection import cross_val_predict
         from threadpoolctl import threadpool_limits
 
-        from ..heads import auto_power, signed_power
+        from ..heads import prepare_features
 
         params = self.check_head(kind, params)
-        X = np.asarray(features, dtype=np.float64)
-        power_spec = params.pop("power", "auto")
-        power = auto_power(X) if power_spec == "auto" else float(power_spec)
-        X = signed_power(X, power)
-        mean, scale = X.mean(0), X.std(0)
-        scale = np.where(scale > 0, scale, 1.0)
-        Z = (X - mean) / scale
+        Z, mean, scale, power = prepare_features(features, params.pop("power", "auto"))
         Y = np.asarray(Y) > 0.5
         W, b, Cs, thresholds = [], [], [], []
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):

@@ -75,6 +75,7 @@ def task_table(y: Any, tasks: list[str] | None) -> tuple[list[str], np.ndarray]:
 class MultiTask(Objective):
     name = "multitask"
     heads = ("logreg",)
+    head_param_names = {"logreg": frozenset({"C", "Cs", "power", "cv"})}
     primary_metric = "accuracy"
     linear_model_name = "logistic regression per task"
     group_word = "class of a task"
@@ -166,14 +167,6 @@ class MultiTask(Objective):
                           segments=self.segments)
 
     # -- frozen features: one logistic regression per task ---------------------------------------------
-    def check_head(self, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        super().check_head(kind, params)
-        params = dict(params or {})
-        unknown = sorted(set(params) - {"C", "Cs", "power", "cv"})
-        if unknown:
-            raise ConfigError(f"head {kind!r} has no parameter {unknown[0]!r}; allowed: C, Cs, cv, power")
-        return params
-
     def fit_head(self, features: np.ndarray, Y: np.ndarray, kind: str, params: dict[str, Any] | None, *,
                  random_state: int | None, n_jobs: int | None) -> tuple[Any, Any]:
         from sklearn.exceptions import ConvergenceWarning
@@ -181,17 +174,11 @@ class MultiTask(Objective):
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
         from threadpoolctl import threadpool_limits
 
-        from ..heads import auto_power, signed_power
+        from ..heads import prepare_features
         from .multilabel import CS
 
         params = self.check_head(kind, params)
-        X = np.asarray(features, dtype=np.float64)
-        power_spec = params.pop("power", "auto")
-        power = auto_power(X) if power_spec == "auto" else float(power_spec)
-        X = signed_power(X, power)
-        mean, scale = X.mean(0), X.std(0)
-        scale = np.where(scale > 0, scale, 1.0)
-        Z = (X - mean) / scale
+        Z, mean, scale, power = prepare_features(features, params.pop("power", "auto"))
         W, b, Cs = [], [], []
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)

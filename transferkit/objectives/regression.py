@@ -37,6 +37,7 @@ def as_numbers(y: Any, what: str = "regression target") -> np.ndarray:
 class Regression(Objective):
     name = "regression"
     heads = ("ridge", "mlp")
+    head_param_names = _PARAMS
     primary_metric = "mae"
     linear_model_name = "ridge regression"
 
@@ -74,11 +75,7 @@ class Regression(Objective):
 
     # -- frozen features -------------------------------------------------------------------------------
     def check_head(self, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        super().check_head(kind, params)
-        params = dict(params or {})
-        unknown = sorted(set(params) - _PARAMS[kind])
-        if unknown:
-            raise ConfigError(f"head {kind!r} has no parameter {unknown[0]!r}; allowed: {', '.join(sorted(_PARAMS[kind]))}")
+        params = super().check_head(kind, params)
         if "alpha" in params and not (isinstance(params["alpha"], (int, float)) and params["alpha"] > 0):
             raise ConfigError(f"head parameter alpha={params['alpha']!r} must be a positive number")
         return params
@@ -88,18 +85,10 @@ class Regression(Objective):
         from sklearn.exceptions import ConvergenceWarning
         from threadpoolctl import threadpool_limits
 
-        from ..heads import auto_power, signed_power
+        from ..heads import prepare_features
 
         params = self.check_head(kind, params)
-        X = np.asarray(features, dtype=np.float64)
-        if not np.isfinite(X).all():
-            raise ConfigError("features contain NaN or infinity; check the inputs (an empty or corrupt item?)")
-        power_spec = params.pop("power", "auto")
-        power = auto_power(X) if power_spec == "auto" else float(power_spec)
-        X = signed_power(X, power)
-        mean, scale = X.mean(0), X.std(0)
-        scale = np.where(scale > 0, scale, 1.0)
-        Z = (X - mean) / scale
+        Z, mean, scale, power = prepare_features(features, params.pop("power", "auto"))
         t = (np.asarray(Y, dtype=np.float64) - self.mean) / self.std
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -16,6 +16,7 @@ transfer loses to the baseline it says negative transfer.
 
     python bench/objectives.py            # 3 seeds, 1,000 training and 1,000 test canvases per task
     python bench/objectives.py --quick    # 1 seed, 150 / 150 canvases
+    python bench/objectives.py --random-init --seeds 0   # the random-initialised control
 """
 
 from __future__ import annotations
@@ -68,11 +69,12 @@ def count_canvases(X: np.ndarray, n: int, rng: np.random.Generator) -> tuple:
     return canvases, target.astype(np.float64)
 
 
-def run_task(kind: str, X: np.ndarray, y, Xt: np.ndarray, yt, backbone: str, seed: int) -> dict:
+def run_task(kind: str, X: np.ndarray, y, Xt: np.ndarray, yt, backbone: str, seed: int, pretrained: bool) -> dict:
     from transferkit import TransferClassifier, TransferRegressor
 
-    model = (TransferClassifier(backbone, multilabel=True, random_state=seed, progress=False) if kind == "multilabel"
-             else TransferRegressor(backbone, random_state=seed, progress=False)).fit(X, y)
+    common = {"random_state": seed, "progress": False, "pretrained": pretrained}
+    model = (TransferClassifier(backbone, multilabel=True, **common) if kind == "multilabel"
+             else TransferRegressor(backbone, **common)).fit(X, y)
     objective = model.objective_
     pred = model.predict(Xt)
     baseline = objective.baseline("image", random_state=seed).fit(X, y)
@@ -91,6 +93,9 @@ def main() -> None:
     p.add_argument("--backbone", default="mobilenet_v2")
     p.add_argument("--tasks", default="multilabel,zoom,count")
     p.add_argument("--n", type=int, default=1000, help="training (and test) canvases per task")
+    p.add_argument("--random-init", action="store_true",
+                   help="the backbone's random-initialised copy instead of its pretrained weights (a control "
+                        "expected to lose to the baseline: the verdict must then say negative transfer)")
     args = p.parse_args()
     threads = set_threads(args.threads)
     n = 150 if args.quick else args.n
@@ -102,6 +107,7 @@ def main() -> None:
     names = list(fashion.class_names) if fashion.class_names is not None else [str(c) for c in range(10)]
     mnist = load_mnist5k()
     results: dict = {"benchmark": "objectives", "environment": environment(threads), "backbone": args.backbone,
+                     "pretrained": not args.random_init,
                      "n_train": n, "n_test": n, "seeds": seeds, "tasks": {}}
     with own_cache_dir(args.cache_dir, "tk-bench-objectives"):
         for task in args.tasks.split(","):
@@ -121,7 +127,7 @@ def main() -> None:
                 else:
                     (X, y), (Xt, yt) = count_canvases(A, n, rng), count_canvases(B, n, rng)
                 log(f"{task} seed {seed}: {n} training canvases {X.shape[1:]}")
-                runs.append({"seed": seed, **run_task(task, X, y, Xt, yt, args.backbone, seed)})
+                runs.append({"seed": seed, **run_task(task, X, y, Xt, yt, args.backbone, seed, not args.random_init)})
                 log(f"{task} seed {seed}: {runs[-1]}")
             keys = list(runs[0]["transfer"])
             results["tasks"][task] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import transferkit.extraction as extraction
+import transferkit.extraction.engine as extraction
 from transferkit.extraction import Extractor
 
 

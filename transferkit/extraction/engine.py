@@ -1,18 +1,5 @@
-"""The feature-extraction engine: items → cached, batched, streamed features of one backbone layer.
-
-For each request the engine hashes the items, serves what the embedding cache already holds, and runs
-the backbone only on the rest, in chunks (one cache shard each) so memory stays bounded whatever the
-dataset size. Decoding and resizing run in worker threads while the network runs.
-
-Two execution paths, chosen by ``engine``:
-
-- ``"onnx"``: the feature module (normalisation included) is exported once to ONNX, cached on disk, and
-  run by onnxruntime with full graph optimisation; on these CPUs it is about 8-10× the eager loop. The
-  export is checked against PyTorch on a probe batch (max abs diff ≤ 1e-4) before it is used.
-- ``"torch"``: eager PyTorch under ``inference_mode`` with channels-last memory.
-
-``"auto"`` (default) takes ONNX where the backbone supports it and falls back to PyTorch otherwise.
-"""
+"""The :class:`Extractor`: hash the items, serve what the embedding cache holds, run the backbone (ONNX
+Runtime or eager PyTorch) on the rest in shards, with decoding and resizing in worker threads."""
 
 from __future__ import annotations
 
@@ -27,68 +14,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._utils import atomic_path, atomic_write_json, onnx_dir, progress, sha256_file
-from .backbones import Backbone, BackboneConfig, get_config, load_backbone
-from .backbones.weights import resolve_weights
-from .data.cache import EmbeddingCache
-from .data.items import ItemSource, as_items
-from .exceptions import ConfigError, TransferKitError
+from .._utils import atomic_write_json, onnx_dir, progress, sha256_file
+from ..backbones import Backbone, BackboneConfig, get_config, load_backbone
+from ..backbones.weights import resolve_weights
+from ..data.cache import EmbeddingCache
+from ..data.items import ItemSource, as_items
+from ..exceptions import ConfigError, TransferKitError
+from .modules import check_tta, feature_module
+from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
+from .spec import preprocessing_spec
 
 log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "onnx", "torch")
 SHARD_SIZE = 1024
-ONNX_TOLERANCE = 1e-4
-#: test-time augmentation of image features: ``"hflip"`` averages the features of each image and its mirror
-TTA_MODES = ("none", "hflip")
-
-
-class FlipAveraged(torch.nn.Module):
-    """An image feature module whose output is the mean of its features of the images ``(N, H, W, 3)`` and of
-    their left-right mirrors: flip-invariant embeddings (one more forward pass per image)."""
-
-    def __init__(self, features: torch.nn.Module) -> None:
-        super().__init__()
-        self.features = features
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (self.features(pixels) + self.features(pixels.flip(2)))
-
-
-def check_tta(tta: str, config: BackboneConfig, owner: str = "Extractor") -> str:
-    """Validate a ``tta`` mode for ``config`` (flips exist only for images)."""
-    if tta not in TTA_MODES:
-        from ._registry import did_you_mean
-
-        raise ConfigError(f"{owner}: tta={tta!r} is not allowed{did_you_mean(str(tta), list(TTA_MODES))}; "
-                          f"expected one of {', '.join(TTA_MODES)}")
-    if tta != "none" and config.modality != "image":
-        raise ConfigError(f"{owner}: tta={tta!r} flips images but {config.name!r} is a {config.modality} backbone; "
-                          "use tta='none'")
-    return tta
-
-
-def feature_module(backbone: Backbone, layer: str | None, tta: str = "none") -> torch.nn.Module:
-    """``backbone``'s feature module for ``layer``, wrapped for test-time augmentation ``tta``."""
-    module = backbone.feature_module(layer)
-    return FlipAveraged(module).eval() if tta == "hflip" else module
-
-
-def preprocessing_spec(config: BackboneConfig, image_size: int | None) -> dict[str, Any]:
-    """The preprocessing a backbone applies, derived from its config (part of the cache key)."""
-    if config.modality == "image":
-        return {
-            "size": int(image_size or config.input_size or 224),
-            "resize": "shorter-side+center-crop (torchvision rounding)",
-            "interpolation": config.interpolation,
-            "mean": list(config.mean or (0.0, 0.0, 0.0)),
-            "std": list(config.std or (1.0, 1.0, 1.0)),
-            "jpeg": "dct-scaled decode",  # large JPEG files decode at a reduced scale (read_image's min_size)
-            "orientation": "exif",  # image files are turned upright as their EXIF tag says (read_image)
-        }
-    if config.family == "word_vectors":
-        return {"tokenizer": "lowercase-words", "pooling": "mean"}
-    return {"tokenizer": "bundled", "max_length": int(config.max_length or 256), "pooling": "mean"}
 
 
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -238,7 +177,7 @@ class Extractor:
         graph will run, the preprocessing alone (:class:`ImageInputs`), so the network is never built."""
         if self._backbone is None and self.config.modality == "image" and self.engine != "torch" \
                 and self._graph_verified():
-            from .backbones.base import ImageInputs
+            from ..backbones.base import ImageInputs
 
             return ImageInputs(self.config, self.image_size)
         return self.backbone
@@ -372,65 +311,6 @@ def _prefetch(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterat
                 pending.append(pool.submit(fn, jobs[nxt]))
                 nxt += 1
             yield result
-
-
-def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head: torch.nn.Module | None = None,
-                        tta: str = "none") -> Path:
-    """Export ``backbone``'s feature module (with test-time augmentation ``tta``, optionally followed by
-    ``head``) to ONNX at ``path``, atomically."""
-    module = feature_module(backbone, layer, tta)
-    if head is not None:
-        module = torch.nn.Sequential(module, head) if backbone.modality == "image" else _TextWithHead(module, head)
-    module.eval()
-    if backbone.modality == "image":
-        size = backbone.image_size  # type: ignore[attr-defined]
-        args: tuple[Any, ...] = (torch.zeros(2, size, size, 3, dtype=torch.uint8),)
-        names = ["pixels"]
-        axes: dict[str, dict[int, str]] = {"pixels": {0: "batch"}}
-    else:
-        sample = backbone.prepare(["probe text", "a second probe text"])
-        args = tuple(torch.from_numpy(v) for v in sample.values())
-        names = list(sample)
-        axes = {k: {0: "batch", 1: "tokens"} for k in names}
-    output = "probabilities" if head is not None else "features"
-    axes[output] = {0: "batch"}
-    with atomic_path(path) as tmp:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                args,
-                str(tmp),
-                input_names=names,
-                output_names=[output],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-    return path
-
-
-class _TextWithHead(torch.nn.Module):
-    def __init__(self, features: torch.nn.Module, head: torch.nn.Module) -> None:
-        super().__init__()
-        self.features = features
-        self.head = head
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(*inputs))
-
-
-def make_session(path: Path) -> Any:
-    """An onnxruntime CPU session with full graph optimisation, using every core."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = max(1, torch.get_num_threads())
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 def extract_features(X: Any, backbone: str, layer: str | None = None, **kwargs: Any) -> np.ndarray:

@@ -1,0 +1,42 @@
+"""The feature-extraction engine: items → cached, batched, streamed features of one backbone layer.
+
+For each request the engine hashes the items, serves what the embedding cache already holds, and runs
+the backbone only on the rest, in chunks (one cache shard each) so memory stays bounded whatever the
+dataset size. Decoding and resizing run in worker threads while the network runs.
+
+Two execution paths, chosen by ``engine``:
+
+- ``"onnx"``: the feature module (normalisation included) is exported once to ONNX, cached on disk, and
+  run by onnxruntime with full graph optimisation. The export is checked against PyTorch on a probe batch
+  (max abs diff ≤ 1e-4) before it is used.
+- ``"torch"``: eager PyTorch under ``inference_mode`` with channels-last memory.
+
+``"auto"`` (default) takes ONNX where the backbone supports it and falls back to PyTorch otherwise.
+
+Modules: :mod:`.engine` (the :class:`Extractor`), :mod:`.spec` (what keys the cache), :mod:`.modules`
+(the PyTorch modules that run or are exported), :mod:`.onnx_graph` (export and onnxruntime sessions).
+"""
+
+from __future__ import annotations
+
+from .engine import ENGINES, SHARD_SIZE, Extractor, Runner, extract_features
+from .modules import TTA_MODES, FlipAveraged, TextWithHead, check_tta, feature_module
+from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
+from .spec import preprocessing_spec
+
+__all__ = [
+    "ENGINES",
+    "ONNX_TOLERANCE",
+    "SHARD_SIZE",
+    "TTA_MODES",
+    "Extractor",
+    "FlipAveraged",
+    "Runner",
+    "TextWithHead",
+    "check_tta",
+    "export_feature_onnx",
+    "extract_features",
+    "feature_module",
+    "make_session",
+    "preprocessing_spec",
+]

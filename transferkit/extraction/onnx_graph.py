@@ -1,0 +1,66 @@
+"""ONNX export of a feature module (optionally with its head) and the onnxruntime session that runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._utils import atomic_path
+from ..backbones import Backbone
+from .modules import TextWithHead, feature_module
+
+#: largest accepted difference between ONNX and PyTorch features, relative to the features' scale
+ONNX_TOLERANCE = 1e-4
+
+
+def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head: torch.nn.Module | None = None,
+                        tta: str = "none") -> Path:
+    """Export ``backbone``'s feature module (with test-time augmentation ``tta``, optionally followed by
+    ``head``) to ONNX at ``path``, atomically."""
+    module = feature_module(backbone, layer, tta)
+    if head is not None:
+        module = torch.nn.Sequential(module, head) if backbone.modality == "image" else TextWithHead(module, head)
+    module.eval()
+    if backbone.modality == "image":
+        size = backbone.image_size  # type: ignore[attr-defined]
+        args: tuple[Any, ...] = (torch.zeros(2, size, size, 3, dtype=torch.uint8),)
+        names = ["pixels"]
+        axes: dict[str, dict[int, str]] = {"pixels": {0: "batch"}}
+    else:
+        sample = backbone.prepare(["probe text", "a second probe text"])
+        args = tuple(torch.from_numpy(v) for v in sample.values())
+        names = list(sample)
+        axes = {k: {0: "batch", 1: "tokens"} for k in names}
+    output = "probabilities" if head is not None else "features"
+    axes[output] = {0: "batch"}
+    with atomic_path(path) as tmp:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                args,
+                str(tmp),
+                input_names=names,
+                output_names=[output],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+    return path
+
+
+def make_session(path: Path) -> Any:
+    """An onnxruntime CPU session with full graph optimisation, using every core."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = max(1, torch.get_num_threads())
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+

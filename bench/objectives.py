@@ -10,6 +10,9 @@ source images):
   target is the factor. R² and MAE of :class:`~transferkit.TransferRegressor` (ridge, ``alpha`` by CV) vs raw-pixel
   ridge regression.
 - ``count``: 1–5 MNIST digits in distinct cells of a 3×3 grid on an 84×84 canvas; the target is the count.
+- ``brightness`` (a control, not run by default): a dimmed Fashion-MNIST item; the target is the mean pixel
+  value, a linear function of the pixels that the raw-pixel baseline fits exactly: transfer must lose, and
+  the verdict must say negative transfer.
 
 Every task's verdict is the library's own (paired bootstrap on micro-F1, or on the absolute error): where
 transfer loses to the baseline it says negative transfer.
@@ -59,6 +62,14 @@ def zoom_canvases(X: np.ndarray, n: int, rng: np.random.Generator) -> tuple:
         off = (28 - side) // 2
         _paste(canvases[i], img, off, off)
     return canvases, target
+
+
+def brightness_canvases(X: np.ndarray, n: int, rng: np.random.Generator) -> tuple:
+    """A Fashion-MNIST item dimmed by a factor in [0.3, 1.0]; the target is the canvas's mean pixel value:
+    a linear function of the pixels, which raw-pixel ridge regression fits exactly — transfer should lose."""
+    factor = rng.uniform(0.3, 1.0, size=n)
+    canvases = np.stack([(X[int(rng.integers(0, len(X)))] * f).round().astype(np.uint8) for f in factor])
+    return canvases, canvases.reshape(n, -1).mean(1) / 255.0
 
 
 def count_canvases(X: np.ndarray, n: int, rng: np.random.Generator) -> tuple:
@@ -122,6 +133,8 @@ def main() -> None:
                     labels = fashion.y[order]
                     X, y = multilabel_canvases(A, labels[:half], n, rng, names)
                     Xt, yt = multilabel_canvases(B, labels[half:], n, rng, names)
+                elif task == "brightness":
+                    (X, y), (Xt, yt) = brightness_canvases(A, n, rng), brightness_canvases(B, n, rng)
                 elif task == "zoom":
                     (X, y), (Xt, yt) = zoom_canvases(A, n, rng), zoom_canvases(B, n, rng)
                 else:

@@ -365,6 +365,7 @@ def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: Any, 
             "labels": [objective.map_labels(test.y, display)[i] for i in keep],
         },
         **strategy.results_extra(),
+        **objective.report_data(test.y, transfer.predictions),
     }
     if ranking is not None:
         results["ranking"] = ranking.to_dict()

@@ -178,6 +178,11 @@ class Objective:
         """One short label per item, to colour the 2-D map of the embeddings."""
         return [str(v) for v in np.asarray(y, dtype=object).reshape(len(y), -1)[:, 0]]
 
+    def report_data(self, y_true: Any, pred: Any) -> dict[str, Any]:
+        """What ``results.json`` keeps of the test predictions for the report's plots (regression: true vs
+        predicted values for the residual plot); default nothing."""
+        return {}
+
     def summary(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """The few metrics a comparison table shows (the headline one first)."""
         return {self.primary_metric: metrics[self.primary_metric]}

@@ -233,6 +233,17 @@ class Regression(Objective):
         bounds = [t.min(), *edges, t.max()]
         return [f"{bounds[b]:.3g}–{bounds[b + 1]:.3g}" for b in bands]
 
+    #: test items the residual plot keeps (a seeded sample beyond that)
+    MAX_RESIDUAL_POINTS = 2000
+
+    def report_data(self, y_true: Any, pred: Any) -> dict[str, Any]:
+        t = np.asarray(self.encode(y_true), dtype=np.float64).ravel()
+        p = np.asarray(pred, dtype=np.float64).ravel()
+        keep = np.arange(len(t))
+        if len(t) > self.MAX_RESIDUAL_POINTS:
+            keep = np.sort(np.random.default_rng(0).choice(len(t), self.MAX_RESIDUAL_POINTS, replace=False))
+        return {"residuals": {"true": np.round(t[keep], 6).tolist(), "predicted": np.round(p[keep], 6).tolist()}}
+
     def summary(self, metrics: dict[str, Any]) -> dict[str, Any]:
         return {"mae": metrics["mae"], "r2": metrics["r2"]}
 

@@ -43,6 +43,7 @@ from .. import __version__
 from .._utils import atomic_write_text
 from ..exceptions import ConfigError
 from . import plots
+from .objective_report import objective_sections
 
 _METRICS = (
     ("accuracy", "Accuracy"),
@@ -118,6 +119,7 @@ def report_html(results: Mapping[str, Any]) -> str:
         _header(ctx),  # includes the verdict
         _metrics_table(ctx),
         _plots(ctx),
+        *[_section(sid, title, content) for sid, title, content in objective_sections(results)],
         _comparison(ctx),
         _per_class(ctx),
         _timings(ctx),

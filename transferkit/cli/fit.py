@@ -235,10 +235,12 @@ def predict(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Predict the class of every item in DATA with a saved model."""
-    from .._utils import atomic_write_text
+    from .._utils import atomic_write_text, check_output_file
     from ..backbones import get_config
     from ..estimators import load_model
 
+    if output is not None:
+        check_output_file(output, "--output")  # before the model is loaded or anything predicted
     clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
     modality = get_config(clf.backbone_).modality
@@ -296,9 +298,11 @@ def export(
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
 ) -> None:
     """Export a saved model (backbone + head) as one ONNX graph and check it against the library."""
+    from .._utils import check_output_file
     from ..estimators import load_model
     from ..export import export_onnx
 
+    check_output_file(onnx, "--onnx")
     clf = load_model(model, weights=weights)
     info = export_onnx(clf, onnx)
     say(f"wrote {onnx} (inputs: {', '.join(info['inputs'])}; output: {info['output']}); "

@@ -19,6 +19,11 @@ from ..exceptions import TransferKitError
 LabelCol = Annotated[str, typer.Option("--label-column", help="CSV column holding the labels (default: label; "
                                                                "without one, labels, class, category or target).")]
 
+#: the --allow-outside-paths flag of every command that reads CSVs of image paths
+AllowOutside = Annotated[bool, typer.Option("--allow-outside-paths", help="Let a CSV's image paths be absolute or "
+                                            "point outside the CSV's folder (refused by default: a CSV from "
+                                            "elsewhere must not make transferkit read arbitrary files).")]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USER_ERROR = 2

@@ -14,6 +14,7 @@ import typer
 from ..strategies import default_strategy, get_strategy, strategy_names
 from ._common import (
     TTA,
+    AllowOutside,
     Engine,
     LabelCol,
     choices_metavar,
@@ -90,11 +91,11 @@ def _check_strategy_options(strategy: str, given: dict[str, tuple[str, Any, Any]
 
 
 def _load(data: str, text_column: str | None, path_column: str | None, label_column: str | None,
-          require_labels: bool = True) -> Any:
+          require_labels: bool = True, allow_outside_paths: bool = False) -> Any:
     from ..data.datasets import load_dataset
 
     return load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column,
-                        require_labels=require_labels)
+                        require_labels=require_labels, allow_outside_paths=allow_outside_paths)
 
 
 @user_errors
@@ -132,6 +133,7 @@ def fit(
     fine_tune_param: Annotated[list[str] | None, typer.Option("--fine-tune-param", help="Fine-tune option NAME=VALUE (repeatable): dropout, weight_decay, l2sp, label_smoothing, patience, validation_fraction, layer_decay, gradual, train_bn, lr_ratio, warmup, contrastive (rounds of SetFit pair tuning, e.g. 20; default 0 = off), refit_head (default true), ema (weight-average decay, e.g. 0.99; default 0 = off).")] = None,
     resume: Annotated[bool, typer.Option(help="Fine-tune: continue an interrupted run from the checkpoint in --out.")] = False,
     compare: Annotated[bool, typer.Option(help="Fine-tune: also train feature extraction with the same backbone for the comparison table (the from-scratch baselines of the verdict are always trained).")] = True,
+    allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Train a classifier on a pretrained backbone (feature extraction, or fine-tuning with --strategy
     fine-tune), compare it with a from-scratch baseline, and write the model, results.json and report.html
@@ -157,8 +159,8 @@ def fit(
     task = "regression" if target is not None else "multilabel" if tags_column is not None else "classification"
     label_column = target or tags_column or label_column
     check_output_folder(out)  # a bad --out fails before any data is read
-    dataset = _load(data, text_column, path_column, label_column)
-    test_ds = _load(test, text_column, path_column, label_column) if test else None
+    dataset = _load(data, text_column, path_column, label_column, allow_outside_paths=allow_outside_paths)
+    test_ds = _load(test, text_column, path_column, label_column, allow_outside_paths=allow_outside_paths) if test else None
     extra = {"epochs": epochs, "head_epochs": head_epochs, "lr": lr, "unfreeze": unfreeze, "augment": augment.value,
              "batch_size": batch_size, "fine_tune_params": parse_fine_tune_params(fine_tune_param),
              "strategy_params": parse_name_values(strategy_param, "--strategy-param", "k=5")}
@@ -193,7 +195,7 @@ def quickstart(
 
 
 def _items_for_prediction(data: str, modality: str, text_column: str | None, path_column: str | None,
-                          id_column: str | None = None) -> tuple[list[str], Any]:
+                          id_column: str | None = None, allow_outside_paths: bool = False) -> tuple[list[str], Any]:
     """(display names, X) for unlabelled data: an image folder/file, a CSV, or a .txt with one text per line."""
     from ..data.datasets import list_images, load_csv
 
@@ -205,7 +207,7 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
         raise fail(f"--id-column names a CSV column, but {data!r} is not a CSV; drop --id-column")
     if is_csv:
         ds = load_csv(path, text_column=text_column, path_column=path_column, label_column="label",
-                      require_labels=False, id_column=id_column)
+                      require_labels=False, id_column=id_column, allow_outside_paths=allow_outside_paths)
         if id_column is not None:
             return ds.extra["ids"], ds.X
         names = list(ds.X) if ds.modality == "image" else [f"row {i + 2}" for i in range(len(ds.X))]
@@ -233,6 +235,7 @@ def predict(
                                                   "output (default: the image path, or 'row N' for texts).")] = None,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Predict the class of every item in DATA with a saved model."""
     from .._utils import atomic_write_text, check_output_file
@@ -244,7 +247,7 @@ def predict(
     clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
     modality = get_config(clf.backbone_).modality
-    names, X = _items_for_prediction(data, modality, text_column, path_column, id_column)
+    names, X = _items_for_prediction(data, modality, text_column, path_column, id_column, allow_outside_paths)
     features = clf.features(X)
     pred = clf.predict_from_features(features)
     buf = io.StringIO()
@@ -279,13 +282,14 @@ def evaluate(
     label_column: LabelCol = "label",
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Score a saved model on labelled data; print the metrics as JSON on stdout."""
     from ..estimators import load_model
 
     clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
-    ds = _load(data, text_column, path_column, label_column)
+    ds = _load(data, text_column, path_column, label_column, allow_outside_paths=allow_outside_paths)
     clf.objective_.encode(ds.y)  # unknown classes, non-numbers ...: a one-line error before any extraction
     print_json(clf.objective_.metrics(ds.y, clf.predict(ds.X)))
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._registry import did_you_mean
 from ..exceptions import DataError
+from .csv_checks import confine_paths, read_rows, warn_empty_texts
 from .items import IMAGE_EXTENSIONS
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
@@ -153,6 +154,11 @@ DEFAULT_LABEL_COLUMN = "label"
 LABEL_COLUMN_GUESSES = ("label", "labels", "class", "category", "target")
 
 
+def _names(columns: list[str]) -> str:
+    """Column names for a one-line message (names with control characters shown quoted)."""
+    return ", ".join(c if c.isprintable() else repr(c) for c in columns)
+
+
 def load_csv(
     path: str | os.PathLike[str],
     *,
@@ -161,6 +167,7 @@ def load_csv(
     label_column: str | None = "label",
     require_labels: bool = True,
     id_column: str | None = None,
+    allow_outside_paths: bool = False,
 ) -> Dataset:
     """A CSV file with a text (or image path) column and a label column.
 
@@ -169,18 +176,14 @@ def load_csv(
     the one column left besides the label and id columns is taken, as image paths when every value ends in
     an image extension and as text otherwise. When the default ``label`` column is absent, ``labels``,
     ``class``, ``category`` or ``target`` is used. Relative image paths are resolved against the CSV's
-    folder. ``id_column``: a column naming each row, returned in ``extra["ids"]``.
+    folder and must stay inside it unless ``allow_outside_paths`` (see :mod:`.csv_checks`); empty texts are
+    warned about and counted in ``extra["empty_texts"]``. ``id_column``: a column naming each row, returned
+    in ``extra["ids"]``.
     """
     csv_path = Path(path).expanduser()
     if not csv_path.is_file():
         raise DataError(f"CSV file {str(csv_path)!r} does not exist")
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = list(reader.fieldnames or [])
-            rows = list(reader)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot parse CSV {str(csv_path)!r} ({exc}); save it as UTF-8 CSV with a header row") from exc
+    columns, rows = read_rows(csv_path)
     if not columns:
         raise DataError(f"CSV {str(csv_path)!r} is empty; it needs a header row and one row per item")
     if not rows:
@@ -190,7 +193,7 @@ def load_csv(
         if col not in columns:
             raise DataError(
                 f"CSV {csv_path.name!r} has no {role} column {col!r}{did_you_mean(col, columns)}; "
-                f"columns are: {', '.join(columns)} (set it with --{role}-column)"
+                f"columns are: {_names(columns)} (set it with --{role}-column)"
             )
         return col
 
@@ -216,7 +219,7 @@ def load_csv(
                 raise DataError(
                     f"CSV {csv_path.name!r} has no text or path column"
                     + (f" and no label column ({', '.join(LABEL_COLUMN_GUESSES)})" if no_label else "")
-                    + f" (columns: {', '.join(columns)}); name "
+                    + f" (columns: {_names(columns)}); name "
                     + ("them with --text-column or --path-column and --label-column" if no_label
                        else "it with --text-column or --path-column")
                 )
@@ -236,15 +239,17 @@ def load_csv(
     for i, v in enumerate(items):
         if v is None or (modality == "image" and not str(v).strip()):
             raise DataError(f"row {i + 2} of {csv_path.name!r} has an empty {item_col!r}; fill or drop it")
+    if modality == "text":
+        extra_empty = warn_empty_texts(items, csv_path, item_col)
     if modality == "image":
-        items = [str(p) if Path(p).is_absolute() else str(csv_path.parent / p) for p in items]
+        items = confine_paths([str(p).strip() for p in items], csv_path, item_col, allow_outside_paths)
         missing = [p for p in items if not Path(p).is_file()]
         if missing:
             raise DataError(
                 f"{len(missing)} image paths in {csv_path.name!r} do not exist, e.g. {missing[0]!r}; "
                 "paths are relative to the CSV's folder"
             )
-    extra = {}
+    extra: dict[str, Any] = {"empty_texts": extra_empty} if modality == "text" else {}
     if id_column:
         id_col = need(id_column, "id")
         extra["ids"] = [r[id_col] or "" for r in rows]
@@ -258,6 +263,7 @@ def load_dataset(
     path_column: str | None = None,
     label_column: str | None = "label",
     require_labels: bool = True,
+    allow_outside_paths: bool = False,
 ) -> Dataset:
     """Load a folder of class subfolders, a CSV file, or a built-in dataset by name (see :data:`BUILTIN`)."""
     name = str(source)
@@ -271,7 +277,7 @@ def load_dataset(
             raise DataError(f"{name!r} is a file but not a .csv; pass a CSV or a folder of class subfolders")
         return load_csv(
             path, text_column=text_column, path_column=path_column, label_column=label_column,
-            require_labels=require_labels,
+            require_labels=require_labels, allow_outside_paths=allow_outside_paths,
         )
     if ("/" in name or os.sep in name or path.suffix) and not path.exists():
         raise DataError(

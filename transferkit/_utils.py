@@ -53,6 +53,34 @@ def onnx_files(key: str | None = None) -> list[Path]:
     return sorted(f for f in d.iterdir() if f.is_file() and (key is None or f.name.split(".")[0] == key))
 
 
+def check_output_file(path: str | os.PathLike[str], flag: str) -> Path:
+    """Check, before any work, that ``path`` can become an output file: not a folder, not under a file,
+    in a writable folder. Raises :class:`~transferkit.exceptions.OutputError` naming ``flag`` and the fix."""
+    from .exceptions import OutputError
+
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise OutputError(f"{flag} {str(out)!r} is a folder; name a file in it, e.g. {flag} {str(out / 'out')!r}")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{flag} {str(out)!r} is under {str(parent)!r}, which is a file; choose another path")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise OutputError(f"cannot write {flag} {str(out)!r}: {str(parent)!r} is not writable (permission "
+                                  "denied); choose another path")
+            break
+    return out
+
+
+def _write_failed(path: Path, exc: OSError, what: str = "the previous file is unchanged") -> Exception:
+    from .exceptions import OutputError, TransferKitError
+
+    if isinstance(exc, TransferKitError):
+        return exc
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"could not write {str(path)!r} ({reason}); {what}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the same directory; move it onto ``path`` only if the block succeeds.
@@ -60,8 +88,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     A reader never sees a half-written file: either the old content, or the complete new one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_failed(path, exc) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -70,6 +101,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, _FILE_MODE)  # mkstemp creates 0600; finished files get the usual permissions
         os.replace(tmp_path, path)
+    except OSError as exc:  # disk full, a folder in the way ...: the old file stays, the error is one line
+        raise _write_failed(path, exc) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -46,6 +46,12 @@ class OfflineError(WeightsError):
     """The weights would have to come from the network and the network is unreachable."""
 
 
+class OutputError(TransferKitError, OSError):
+    """An output (model folder, predictions CSV, report, ONNX file) cannot be written where asked: the
+    path is a folder where a file is wanted (or the reverse), lies under a file, or the disk is full. The
+    previous output at that path is left intact."""
+
+
 class CacheError(TransferKitError, RuntimeError):
     """The embedding cache cannot be used."""
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from ._utils import _FILE_MODE, _json_default, sha256_bytes, sha256_file
+from ._utils import _FILE_MODE, _json_default, _write_failed, sha256_bytes, sha256_file
 from .exceptions import ModelFileError
 
 FORMAT = "transferkit-model"
@@ -108,41 +108,46 @@ def write_folder(path: str | os.PathLike[str], doc: dict[str, Any], tensors: dic
     ``tensors`` (file name → name → array), the ``texts`` (file name → content, e.g. ``results.json``) and
     the manifest, into a temporary sibling that then replaces ``path`` whole."""
     out = check_output_folder(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
     try:
-        files: dict[str, bytes | None] = {}
-        for name, arrays in tensors.items():
-            _save_tensors(tmp / _check_name(name), arrays)
-            files[name] = None
-        model_text = json.dumps(doc, indent=2, sort_keys=True, default=_json_default) + "\n"
-        (tmp / MODEL_JSON).write_text(model_text, encoding="utf-8")
-        for name, text in (texts or {}).items():
-            (tmp / _check_name(name)).write_text(text, encoding="utf-8")
-        manifest = {"format": FORMAT, "transferkit_version": __version__,
-                    "files": {name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
-                              for name in sorted([*tensors, MODEL_JSON])}}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        for f in tmp.iterdir():
-            os.chmod(f, _FILE_MODE)
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(tmp)
-        if not out.exists():
-            os.replace(tmp, out)
-        elif _exchange(tmp, out):
-            shutil.rmtree(tmp)  # after the swap, tmp holds the old folder
-        else:  # two renames: between them the old folder sits at a sibling name, intact
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        _fsync_dir(out.parent)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        _write_into(tmp, out, doc, tensors, texts)
+    except OSError as exc:  # disk full, permissions ...: one line, and the old folder is as it was
+        raise _write_failed(out, exc, "the previous model folder there is intact") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _write_into(tmp: Path, out: Path, doc: dict[str, Any], tensors: dict[str, dict[str, Any]],
+                texts: dict[str, str] | None) -> None:
+    for name, arrays in tensors.items():
+        _save_tensors(tmp / _check_name(name), arrays)
+    model_text = json.dumps(doc, indent=2, sort_keys=True, default=_json_default) + "\n"
+    (tmp / MODEL_JSON).write_text(model_text, encoding="utf-8")
+    for name, text in (texts or {}).items():
+        (tmp / _check_name(name)).write_text(text, encoding="utf-8")
+    manifest = {"format": FORMAT, "transferkit_version": __version__,
+                "files": {name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
+                          for name in sorted([*tensors, *(texts or {}), MODEL_JSON])}}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    for f in tmp.iterdir():
+        os.chmod(f, _FILE_MODE)
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(tmp)
+    if not out.exists():
+        os.replace(tmp, out)
+    elif _exchange(tmp, out):
+        shutil.rmtree(tmp, ignore_errors=True)  # after the swap, tmp holds the old folder
+    else:  # two renames: between them the old folder sits at a sibling name, intact
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(out.parent)
 
 
 def read_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -156,7 +161,7 @@ def read_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(f"{str(d)!r} has no model.json; it is not a transferkit model directory (or is incomplete)")
     try:
         doc = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{str(meta_path)!r} is not valid JSON ({exc}); the model directory is corrupt") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError(f"{str(meta_path)!r} is not a transferkit model file")
@@ -192,12 +197,13 @@ def _verify_manifest(d: Path) -> dict[str, Any]:
     path = d / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        listed = manifest["files"]
-        assert isinstance(listed, dict)
+        listed = manifest["files"] if isinstance(manifest, dict) else None
+        if not isinstance(listed, dict) or not all(isinstance(e, dict) for e in listed.values()):
+            raise ValueError("no 'files' table")
     except FileNotFoundError as exc:
         raise ModelFileError(f"{str(d)!r} has no manifest.json; the model folder is incomplete or was altered "
                              "(fit or save it again)") from exc
-    except (ValueError, KeyError, AssertionError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{str(path)!r} is not a valid manifest; the model folder is corrupt") from exc
     for name, entry in listed.items():
         f = d / _check_name(str(name))

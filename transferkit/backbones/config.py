@@ -35,6 +35,30 @@ def check_name(name: str) -> str:
     return name
 
 
+_ARCH = re.compile(r"^[A-Za-z0-9_]{1,100}$")
+
+
+def check_architecture(family: str, architecture: str) -> str:
+    """An architecture is a plain constructor name its family knows (torchvision: ``list_models()``; timm:
+    ``list_models()``): no ``hf-hub:`` or other hub reference, path or dotted attribute, so a config read
+    from a file can never make a family fetch, import or call something else."""
+    from ..exceptions import ConfigError
+
+    ok = isinstance(architecture, str) and bool(_ARCH.match(architecture))
+    if ok and family == "torchvision":
+        import torchvision
+
+        ok = architecture in torchvision.models.list_models()
+    elif ok and family == "timm":
+        import timm
+
+        ok = architecture in timm.list_models()
+    if not ok:
+        raise ConfigError(f"architecture {architecture!r} is not a {family} model name transferkit can build; "
+                          "use a plain name from the family's list of models (no hub references or paths)")
+    return architecture
+
+
 @dataclass(frozen=True)
 class WeightsSource:
     """Where pretrained weights come from, in the order they are tried.

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..exceptions import WeightsError
 from .base import ImageBackbone
-from .config import BackboneConfig
+from .config import BackboneConfig, check_architecture
 from .weights import ResolvedWeights
 
 
@@ -65,7 +65,8 @@ def build_torchvision(
 ) -> ImageBackbone:
     import torchvision
 
-    model = _construct(getattr(torchvision.models, config.architecture), seed)
+    check_architecture(config.family, config.architecture)
+    model = _construct(lambda: torchvision.models.get_model(config.architecture), seed)
     if pretrained and weights is not None:
         load_strict(model, load_state_dict_file(weights.path, config), config, weights.path)
         weights_id = weights.sha256
@@ -83,6 +84,7 @@ def build_timm(
 ) -> ImageBackbone:
     import timm
 
+    check_architecture(config.family, config.architecture)
     model = _construct(lambda: timm.create_model(config.architecture, pretrained=False), seed)
     if pretrained and weights is not None:
         state = load_state_dict_file(weights.path, config)

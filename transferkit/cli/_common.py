@@ -23,6 +23,10 @@ LabelCol = Annotated[str, typer.Option("--label-column", help="CSV column holdin
 InputCol = Annotated[str | None, typer.Option("--input-column", help="CSV column holding the items: image paths "
                                                                      "(absolute or relative to the CSV) or text, "
                                                                      "told apart by its content (default: guessed).")]
+#: the --allow-outside-paths flag of every command that reads CSVs of image paths
+AllowOutside = Annotated[bool, typer.Option("--allow-outside-paths", help="Let a CSV's image paths be absolute or "
+                                            "point outside the CSV's folder (refused by default: a CSV from "
+                                            "elsewhere must not make transferkit read arbitrary files).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -14,6 +14,7 @@ import typer
 from ..strategies import default_strategy, get_strategy, strategy_names
 from ._common import (
     TTA,
+    AllowOutside,
     Engine,
     InputCol,
     LabelCol,
@@ -105,11 +106,12 @@ def _check_strategy_options(strategy: str, given: dict[str, tuple[str, Any, Any]
 
 
 def _load(data: str, text_column: str | None, path_column: str | None, label_column: str | list[str] | None,
-          require_labels: bool = True, input_column: str | None = None) -> Any:
+          require_labels: bool = True, input_column: str | None = None, allow_outside_paths: bool = False) -> Any:
     from ..data.datasets import load_dataset
 
     return load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column,
-                        require_labels=require_labels, input_column=input_column)
+                        require_labels=require_labels, input_column=input_column,
+                        allow_outside_paths=allow_outside_paths)
 
 
 @user_errors
@@ -150,6 +152,7 @@ def fit(
     fine_tune_param: Annotated[list[str] | None, typer.Option("--fine-tune-param", help="Fine-tune option NAME=VALUE (repeatable): dropout, weight_decay, l2sp, label_smoothing, patience, validation_fraction, layer_decay, gradual, train_bn, lr_ratio, warmup, contrastive (rounds of SetFit pair tuning, e.g. 20; default 0 = off), refit_head (default true), ema (weight-average decay, e.g. 0.99; default 0 = off).")] = None,
     resume: Annotated[bool, typer.Option(help="Fine-tune: continue an interrupted run from the checkpoint in --out.")] = False,
     compare: Annotated[bool, typer.Option(help="Fine-tune: also train feature extraction with the same backbone for the comparison table (the from-scratch baselines of the verdict are always trained).")] = True,
+    allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Train a classifier on a pretrained backbone (feature extraction, or fine-tuning with --strategy
     fine-tune), compare it with a from-scratch baseline, and write the model, results.json and report.html
@@ -187,8 +190,9 @@ def fit(
     task_columns = _task_columns(tasks) if tasks is not None else None
     label_column = task_columns or target or tags_column or label_column
     check_output_folder(out)  # a bad --out fails before any data is read
-    dataset = _load(data, text_column, path_column, label_column, input_column=input_column)
-    test_ds = _load(test, text_column, path_column, label_column, input_column=input_column) if test else None
+    where = {"input_column": input_column, "allow_outside_paths": allow_outside_paths}
+    dataset = _load(data, text_column, path_column, label_column, **where)
+    test_ds = _load(test, text_column, path_column, label_column, **where) if test else None
     extra = {"epochs": epochs, "head_epochs": head_epochs, "lr": lr, "unfreeze": unfreeze, "augment": augment.value,
              "batch_size": batch_size, "fine_tune_params": parse_fine_tune_params(fine_tune_param),
              "strategy_params": parse_name_values(strategy_param, "--strategy-param", "k=5")}
@@ -234,7 +238,7 @@ def quickstart(
 
 
 def _items_for_prediction(data: str, modality: str, text_column: str | None, path_column: str | None,
-                          id_column: str | None = None) -> tuple[list[str], Any]:
+                          id_column: str | None = None, allow_outside_paths: bool = False) -> tuple[list[str], Any]:
     """(display names, X) for unlabelled data: an image folder/file, a CSV, or a .txt with one text per line."""
     from ..data.datasets import list_images, load_csv
 
@@ -246,7 +250,7 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
         raise fail(f"--id-column names a CSV column, but {data!r} is not a CSV; drop --id-column")
     if is_csv:
         ds = load_csv(path, text_column=text_column, path_column=path_column, label_column="label",
-                      require_labels=False, id_column=id_column)
+                      require_labels=False, id_column=id_column, allow_outside_paths=allow_outside_paths)
         if id_column is not None:
             return ds.extra["ids"], ds.X
         names = list(ds.X) if ds.modality == "image" else [f"row {i + 2}" for i in range(len(ds.X))]
@@ -274,16 +278,19 @@ def predict(
                                                   "output (default: the image path, or 'row N' for texts).")] = None,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Predict the class of every item in DATA with a saved model."""
-    from .._utils import atomic_write_text
+    from .._utils import atomic_write_text, check_output_file
     from ..backbones import get_config
     from ..estimators import load_model
 
+    if output is not None:
+        check_output_file(output, "--output")  # before the model is loaded or anything predicted
     clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
     modality = get_config(clf.backbone_).modality
-    names, X = _items_for_prediction(data, modality, text_column, path_column, id_column)
+    names, X = _items_for_prediction(data, modality, text_column, path_column, id_column, allow_outside_paths)
     features = clf.features(X)
     pred = clf.predict_from_features(features)
     buf = io.StringIO()
@@ -319,13 +326,15 @@ def evaluate(
     input_column: InputCol = None,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Score a saved model on labelled data; print the metrics as JSON on stdout."""
     from ..estimators import load_model
 
     clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
-    ds = _load(data, text_column, path_column, clf.objective_.label_columns(label_column), input_column=input_column)
+    ds = _load(data, text_column, path_column, clf.objective_.label_columns(label_column), input_column=input_column,
+               allow_outside_paths=allow_outside_paths)
     clf.objective_.encode(ds.y)  # unknown classes, non-numbers ...: a one-line error before any extraction
     print_json(clf.objective_.metrics(ds.y, clf.predict(ds.X)))
 
@@ -338,9 +347,11 @@ def export(
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
 ) -> None:
     """Export a saved model (backbone + head) as one ONNX graph and check it against the library."""
+    from .._utils import check_output_file
     from ..estimators import load_model
     from ..export import export_onnx
 
+    check_output_file(onnx, "--onnx")
     clf = load_model(model, weights=weights)
     info = export_onnx(clf, onnx)
     say(f"wrote {onnx} (inputs: {', '.join(info['inputs'])}; output: {info['output']}); "

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import Engine, LabelCol, make_console, print_json, say, user_errors
+from ._common import AllowOutside, Engine, LabelCol, make_console, print_json, say, user_errors
 
 
 class LayerSet(str, Enum):
@@ -122,6 +122,7 @@ def rank(
     path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
     label_column: LabelCol = "label",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Rank pretrained backbones and layers for DATA by transferability scores (no training), with random-init
     controls, and recommend a backbone, layer and strategy."""
@@ -133,7 +134,8 @@ def rank(
     if image_size is not None and image_size < 16:
         raise ConfigError(f"--image-size {image_size} is too small; use at least 16 pixels (typical: 112-224)")
     fit_results = read_fit_results(_split_names(fits))  # check before the (long) ranking
-    dataset = load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column)
+    dataset = load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column,
+                           allow_outside_paths=allow_outside_paths)
     if image_size is not None and dataset.modality != "image":
         raise ConfigError(f"--image-size was given but {data!r} holds {dataset.modality}")
     names = _split_names([backbones])

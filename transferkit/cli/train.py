@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..data.augment import AUGMENT_LEVELS
-from ._common import LabelCol, fail, parse_name_values, print_json, say, user_errors
+from ._common import AllowOutside, LabelCol, fail, parse_name_values, print_json, say, user_errors
 
 #: the augmentation levels, from the one place that defines them
 Augment = Enum("Augment", {level: level for level in AUGMENT_LEVELS}, type=str)  # type: ignore[misc]
@@ -45,6 +45,7 @@ def lr_find(
     path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
     label_column: LabelCol = "label",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    allow_outside_paths: AllowOutside = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the rates and losses as JSON.")] = False,
 ) -> None:
     """Learning-rate range test for fine-tuning: train the new head on the frozen base with an exponentially
@@ -57,7 +58,8 @@ def lr_find(
     from ..strategies.fine_tuning import fine_tune_config, fine_tune_image_size
     from ..strategies.fine_tuning import lr_find as run_lr_find
 
-    dataset = load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column)
+    dataset = load_dataset(data, text_column=text_column, path_column=path_column, label_column=label_column,
+                           allow_outside_paths=allow_outside_paths)
     config = get_config(backbone)
     if config.modality != dataset.modality:
         raise DataError(f"backbone {config.name!r} takes {config.modality} input but the data is {dataset.modality}; "

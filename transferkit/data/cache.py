@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -31,6 +32,9 @@ from ..exceptions import CacheError
 log = logging.getLogger(__name__)
 
 HASH_BYTES = 16
+
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # make_key gives 32 hex digits; never a separator or a dot
 
 
 def _checksum(hashes: np.ndarray, features: np.ndarray) -> str:
@@ -62,6 +66,12 @@ class EmbeddingCache:
         return sha256_json(identity)[:32]
 
     def _dir(self, key: str) -> Path:
+        """The entry's folder: a direct child of the root, whatever ``key`` holds (a key is a plain name, 32
+        hex digits from :meth:`make_key`; ``../..`` given to ``cache clear --key`` is refused before any path
+        is built)."""
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise CacheError(f"no cache entry {key!r}; a key is a name like the 32 hex digits `transferkit cache info` "
+                             "lists")
         return self.root / key
 
     def _shards(self, key: str) -> list[Path]:

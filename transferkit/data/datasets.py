@@ -20,6 +20,7 @@ import numpy as np
 
 from .._registry import did_you_mean
 from ..exceptions import DataError
+from .csv_checks import confine_paths, read_rows, warn_empty_texts
 from .items import IMAGE_EXTENSIONS
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
@@ -153,6 +154,11 @@ DEFAULT_LABEL_COLUMN = "label"
 LABEL_COLUMN_GUESSES = ("label", "labels", "class", "category", "target")
 
 
+def _names(columns: list[str]) -> str:
+    """Column names for a one-line message (names with control characters shown quoted)."""
+    return ", ".join(c if c.isprintable() else repr(c) for c in columns)
+
+
 def load_csv(
     path: str | os.PathLike[str],
     *,
@@ -162,6 +168,7 @@ def load_csv(
     require_labels: bool = True,
     id_column: str | None = None,
     input_column: str | None = None,
+    allow_outside_paths: bool = False,
 ) -> Dataset:
     """A CSV file with a text (or image path) column and a label column.
 
@@ -170,8 +177,10 @@ def load_csv(
     the one column left besides the label and id columns is taken, as image paths when every value ends in
     an image extension and as text otherwise. When the default ``label`` column is absent, ``labels``,
     ``class``, ``category`` or ``target`` is used. Relative image paths are resolved against the CSV's
-    folder. ``id_column``: a column naming each row, returned in ``extra["ids"]``. ``input_column`` names
-    the item column whatever it holds (image paths when every value ends in an image extension, else text).
+    folder and must stay inside it unless ``allow_outside_paths`` (see :mod:`.csv_checks`); empty texts are
+    warned about and counted in ``extra["empty_texts"]``. ``id_column``: a column naming each row, returned
+    in ``extra["ids"]``. ``input_column`` names the item column whatever it holds (image paths when every
+    value ends in an image extension, else text).
 
     ``label_column`` may be a list of columns (several tasks): ``y`` is then an ``(N, n_columns)`` object
     array in which an empty cell is ``None`` (a missing label, not an error).
@@ -179,13 +188,7 @@ def load_csv(
     csv_path = Path(path).expanduser()
     if not csv_path.is_file():
         raise DataError(f"CSV file {str(csv_path)!r} does not exist")
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = list(reader.fieldnames or [])
-            rows = list(reader)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot parse CSV {str(csv_path)!r} ({exc}); save it as UTF-8 CSV with a header row") from exc
+    columns, rows = read_rows(csv_path)
     if not columns:
         raise DataError(f"CSV {str(csv_path)!r} is empty; it needs a header row and one row per item")
     if not rows:
@@ -196,7 +199,7 @@ def load_csv(
             how = "fix --tasks" if role == "task" else f"set it with --{role}-column"
             raise DataError(
                 f"CSV {csv_path.name!r} has no {role} column {col!r}{did_you_mean(col, columns)}; "
-                f"columns are: {', '.join(columns)} ({how})"
+                f"columns are: {_names(columns)} ({how})"
             )
         return col
 
@@ -231,7 +234,7 @@ def load_csv(
                 raise DataError(
                     f"CSV {csv_path.name!r} has no text or path column"
                     + (f" and no label column ({', '.join(LABEL_COLUMN_GUESSES)})" if no_label else "")
-                    + f" (columns: {', '.join(columns)}); name "
+                    + f" (columns: {_names(columns)}); name "
                     + ("them with --text-column or --path-column and --label-column" if no_label
                        else "it with --text-column or --path-column")
                 )
@@ -253,15 +256,17 @@ def load_csv(
     for i, v in enumerate(items):
         if v is None or (modality == "image" and not str(v).strip()):
             raise DataError(f"row {i + 2} of {csv_path.name!r} has an empty {item_col!r}; fill or drop it")
+    if modality == "text":
+        extra_empty = warn_empty_texts(items, csv_path, item_col)
     if modality == "image":
-        items = [str(p) if Path(p).is_absolute() else str(csv_path.parent / p) for p in items]
+        items = confine_paths([str(p).strip() for p in items], csv_path, item_col, allow_outside_paths)
         missing = [p for p in items if not Path(p).is_file()]
         if missing:
             raise DataError(
                 f"{len(missing)} image paths in {csv_path.name!r} do not exist, e.g. {missing[0]!r}; "
                 "paths are relative to the CSV's folder"
             )
-    extra = {}
+    extra: dict[str, Any] = {"empty_texts": extra_empty} if modality == "text" else {}
     if id_column:
         id_col = need(id_column, "id")
         extra["ids"] = [r[id_col] or "" for r in rows]
@@ -276,6 +281,7 @@ def load_dataset(
     label_column: str | list[str] | None = "label",
     require_labels: bool = True,
     input_column: str | None = None,
+    allow_outside_paths: bool = False,
 ) -> Dataset:
     """Load a folder of class subfolders, a CSV file, or a built-in dataset by name (see :data:`BUILTIN`)."""
     name = str(source)
@@ -289,7 +295,7 @@ def load_dataset(
             raise DataError(f"{name!r} is a file but not a .csv; pass a CSV or a folder of class subfolders")
         return load_csv(
             path, text_column=text_column, path_column=path_column, label_column=label_column,
-            require_labels=require_labels, input_column=input_column,
+            require_labels=require_labels, input_column=input_column, allow_outside_paths=allow_outside_paths,
         )
     if ("/" in name or os.sep in name or path.suffix) and not path.exists():
         raise DataError(

@@ -8,9 +8,11 @@ and ``describe(i)`` (for error messages). Nothing is decoded until asked, so mem
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,65 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+#: the most pixels one image may decode to (after JPEG reduced-scale decoding), checked from the file's
+#: header before any pixel is decoded: a 17 KB PNG can declare 170 megapixels (a decompression bomb), which
+#: would take over a gigabyte to decode. Well below Pillow's own limit (89 MP warns, 179 MP fails);
+#: ``$TRANSFERKIT_MAX_IMAGE_PIXELS`` changes it.
+MAX_IMAGE_PIXELS = 64_000_000
+PIXELS_ENV = "TRANSFERKIT_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int:
+    value = os.environ.get(PIXELS_ENV)
+    if not value:
+        return MAX_IMAGE_PIXELS
+    try:
+        limit = int(float(value))
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ConfigError(f"{PIXELS_ENV}={value!r} must be a positive number of pixels, e.g. 100000000")
+    return limit
+
+
+def _too_big(path: Any, size: tuple[int, int], limit: int) -> ImageReadError:
+    w, h = size
+    return ImageReadError(
+        f"image {str(path)!r} is {w}x{h} = {w * h / 1e6:.3g} megapixels, over the limit of {limit / 1e6:g} "
+        f"(a decompression bomb, or a huge scan); shrink the file, or raise the limit with {PIXELS_ENV}=N")
+
+
+@contextlib.contextmanager
+def _open_image(path: str | os.PathLike[str]) -> Iterator[Image.Image]:
+    """``Image.open`` with Pillow's own decompression-bomb check turned into our one-line error (the header
+    is read, no pixels)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise ImageReadError(f"image {str(path)!r} is over Pillow's decompression-bomb limit ({exc}); shrink "
+                                 "the file") from exc
+    with img:
+        yield img
+
+
+def _check_pixels(img: Image.Image, path: Any, min_size: int | None) -> None:
+    """Shrink a JPEG's decode (DCT scaling) as far as the consumer allows, or to fit the pixel budget; refuse
+    any other image whose decoded size is over the budget — before decoding it."""
+    limit = max_image_pixels()
+    w, h = img.size
+    if img.format == "JPEG":
+        if min_size:
+            img.draft(img.mode, (2 * int(min_size), 2 * int(min_size)))
+        for k in (2, 4, 8):
+            if img.size[0] * img.size[1] <= limit:
+                break
+            img.draft(img.mode, (max(1, w // k), max(1, h // k)))
+    if img.size[0] * img.size[1] > limit:
+        raise _too_big(path, (w, h), limit)
+
+
 def read_image(path: str | os.PathLike[str], min_size: int | None = None) -> Image.Image:
     """Open an image file as RGB, raising :class:`ImageReadError` naming the file if it is unreadable.
 
@@ -126,15 +187,19 @@ def read_image(path: str | os.PathLike[str], min_size: int | None = None) -> Ima
 
     The image is turned upright as its EXIF orientation tag says (phone and camera photos store the
     pixels as the sensor saw them and record the turn in the tag), as an image viewer shows it.
+
+    An image that would decode to more than :func:`max_image_pixels` pixels (64 MP by default) is refused
+    from its header, before decoding; a JPEG over it decodes at 1/2, 1/4 or 1/8 scale if that fits.
     """
     try:
-        with Image.open(path) as img:
-            if min_size and img.format == "JPEG":
-                img.draft(img.mode, (2 * int(min_size), 2 * int(min_size)))
+        with _open_image(path) as img:
+            _check_pixels(img, path, min_size)
             img.load()
             if _orientation(img) != 1:
                 img = ImageOps.exif_transpose(img)
             return to_rgb(img)
+    except (ImageReadError, ConfigError):
+        raise
     except FileNotFoundError as exc:
         raise ImageReadError(f"image file {str(path)!r} does not exist") from exc
     except UnidentifiedImageError as exc:
@@ -194,10 +259,10 @@ class ImagePaths(ItemSource):
 
     def pixel_size(self, i: int) -> tuple[int, int]:
         try:
-            with Image.open(self.paths[i]) as img:
+            with _open_image(self.paths[i]) as img:
                 w, h = img.size
                 return (h, w) if _orientation(img) in _SWAPS_SIDES else (w, h)
-        except (OSError, ValueError, SyntaxError):
+        except (OSError, ValueError, SyntaxError, ImageReadError):
             return read_image(self.paths[i]).size  # raises the one-line error naming the file
 
     def content_hash(self, i: int) -> bytes:

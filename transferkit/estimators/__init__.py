@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..exceptions import ModelFileError
+from ..exceptions import ModelFileError, TransferKitError
 from ..heads import HeadArrays
 from ._base import StrategyEstimator, check_fitted
 from .classifier import TransferClassifier
@@ -43,7 +43,15 @@ def load_model(path: str | os.PathLike[str], *, weights: str | os.PathLike[str] 
     if cls is None:
         raise ModelFileError(f"{str(path)!r} holds a {doc.get('estimator')!r}, which this transferkit cannot load "
                              f"(it knows {', '.join(MODEL_CLASSES)})")
-    return cls._from_saved(doc, files, weights)
+    try:
+        return cls._from_saved(doc, files, weights)
+    except TransferKitError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RuntimeError) as exc:
+        # model.json is untrusted input: whatever shape it has, a malformed entry is a one-line error
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+        raise ModelFileError(f"{str(path)!r}: model.json or its tensors are malformed ({detail}); the model folder "
+                             "is corrupt or was not written by transferkit (fit or save it again)") from exc
 
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> Any:

@@ -263,11 +263,24 @@ def _trunk_config(doc: dict[str, Any], weights: Any) -> BackboneConfig:
             raise ModelFileError(f"the model's backbone {saved.name!r} is a {saved.family} {saved.architecture}, but the "
                                  f"one registered here is a {config.family} {config.architecture}")
         return config
+    _check_architecture(saved)
     import dataclasses
 
     stripped = WeightsSource(sha256=saved.weights.sha256, local_path=str(weights) if weights is not None else None,
                              license=saved.weights.license)
     return dataclasses.replace(saved, weights=stripped)
+
+
+def _check_architecture(saved: BackboneConfig) -> None:
+    """An unregistered backbone's family must be one transferkit builds and its architecture a plain name
+    that family knows: never a hub reference (timm's ``hf-hub:``), a path, or any attribute of a module."""
+    from ..backbones import _families
+    from ..backbones.config import check_architecture
+
+    if saved.family not in _families():
+        raise ModelFileError(f"the model's backbone {saved.name!r} has family {saved.family!r}, which this transferkit "
+                             f"does not build (it knows {', '.join(sorted(_families()))}); register the backbone first")
+    check_architecture(saved.family, saved.architecture)
 
 
 def _check_frozen_weights(strategy: Strategy, doc: dict[str, Any]) -> None:

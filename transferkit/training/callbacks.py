@@ -224,11 +224,17 @@ class Checkpoint(Callback):
         saved = state.get("fingerprint", {})
         if saved != self.fingerprint:
             keys = sorted(k for k in set(saved) | set(self.fingerprint) if saved.get(k) != self.fingerprint.get(k))
+            for k in keys:  # every difference on its own line; the error's one line names the first three
+                log.warning("option %s differs from the interrupted run: %r then, %r now", k, saved.get(k),
+                            self.fingerprint.get(k))
             detail = ", ".join(f"{k}: {saved.get(k)!r} then, {self.fingerprint.get(k)!r} now" for k in keys[:3])
             raise ConfigError(f"the checkpoint in {str(self.directory)!r} was written by a different run ({detail}); "
                               "rerun with the same options, or without --resume to start afresh")
         trainer.load_state_dict(state["trainer"])
         self.resumed_epoch = trainer.epoch
+        total = sum(s.epochs for s in trainer.stages)
+        log.warning("resuming from epoch %d of %d (the first %d restored from %s)", trainer.epoch + 1, total,
+                    trainer.epoch, self.directory)
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
         save_state(self.directory, {"fingerprint": self.fingerprint, "trainer": trainer.state_dict()},

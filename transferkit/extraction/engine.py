@@ -22,7 +22,7 @@ from ..data.items import ItemSource, as_items
 from ..exceptions import ConfigError, TransferKitError
 from .modules import check_tta, feature_module
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
-from .spec import preprocessing_spec
+from .spec import preprocessing_spec, text_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,14 @@ class Extractor:
             return f"random-init:{self.seed}"
         return resolve_weights(self.config, self.weights).sha256
 
+    def _tokenizer_id(self) -> dict[str, Any] | None:
+        if self.config.modality != "text":
+            return None
+        directory = getattr(self._backbone, "weights_dir", None)
+        if directory is None:
+            directory = resolve_weights(self.config, self.weights).path
+        return text_tokenizer(self.config, directory)
+
     def identity(self) -> dict[str, Any]:
         """Everything that determines the features, without building the network."""
         if not hasattr(self, "_identity"):
@@ -107,7 +115,7 @@ class Extractor:
                 "backbone": self.config.name,
                 "architecture": self.config.architecture,
                 "weights": self._weights_id(),
-                "preprocessing": preprocessing_spec(self.config, self.image_size),
+                "preprocessing": preprocessing_spec(self.config, self.image_size, self._tokenizer_id()),
                 "layer": self.layer,
                 "format": 1,
             }

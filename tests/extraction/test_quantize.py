@@ -59,3 +59,19 @@ def test_calibration_indices_are_stratified_and_bounded() -> None:
     assert counts[2] >= 1 and counts[0] > counts[1] > counts[2]
     assert np.array_equal(idx, calibration_indices(len(labels), labels, k=100))
     assert np.array_equal(calibration_indices(50, None, k=100), np.arange(50))
+
+
+def test_feature_extractor_int8_calibrates_in_fit(tiny_backbone: str) -> None:
+    from sklearn.base import clone
+
+    from transferkit import FeatureExtractor
+
+    X, y = make_images(n_per_class=6)
+    fx = FeatureExtractor(tiny_backbone, precision="int8", progress=False).fit(X, y)
+    a = fx.transform(X)
+    b = FeatureExtractor(tiny_backbone, progress=False).fit(X, y).transform(X)
+    assert not np.array_equal(a, b) and _cos(a, b).min() > 0.95
+    assert fx.identity_["precision"] == "int8" and fx.identity_["calibration"]
+    assert np.array_equal(clone(fx).fit(X, y).transform(X), a)
+    with pytest.raises(ConfigError, match="calibrates on the training items; call fit"):
+        FeatureExtractor(tiny_backbone, precision="int8").fit()

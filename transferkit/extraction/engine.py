@@ -96,7 +96,8 @@ class Extractor:
             raise ConfigError("precision='int8' runs on ONNX Runtime; use engine='auto' or 'onnx', not 'torch'")
         self.engine = engine
         self.precision = precision
-        self._calibration: tuple[ItemSource, np.ndarray] | None = None
+        #: the items calibrating int8 quantization and the indices of those used (see :meth:`calibrate`)
+        self.calibration_set: tuple[ItemSource, np.ndarray] | None = None
         if calibration is not None:
             self.calibrate(calibration)
         self.cache = EmbeddingCache() if cache is None or cache is True else (cache or None)
@@ -129,14 +130,14 @@ class Extractor:
         by ``labels`` when given). Changes the cache key of int8 features."""
         items = as_items(X, self.config.modality)
         idx = calibration_indices(len(items), None if labels is None else np.asarray(labels), seed=self.seed)
-        self._calibration = (items, idx)
+        self.calibration_set = (items, idx)
         self.__dict__.pop("_identity", None)
         return self
 
     def _calibration_id(self) -> str | None:
-        if self._calibration is None:
+        if self.calibration_set is None:
             return None
-        items, idx = self._calibration
+        items, idx = self.calibration_set
         return sha256_bytes(b"".join(items.content_hash(int(i)) for i in idx))
 
     def _fp32_identity(self) -> dict[str, Any]:
@@ -210,9 +211,9 @@ class Extractor:
             self._onnx_runner()  # exports and checks the fp32 graph against PyTorch
             batches = None
             if self.config.modality == "image":
-                if self._calibration is None:
+                if self.calibration_set is None:
                     raise ConfigError("precision='int8' needs calibration items; call calibrate(X) first")
-                items, idx = self._calibration
+                items, idx = self.calibration_set
                 backbone = self._inputs()
                 size = getattr(backbone, "image_size", None)
                 batches = [backbone.collate([backbone.prepare_item(items.load_sized(int(i), size))
@@ -323,7 +324,7 @@ class Extractor:
     def extract(self, X: Any) -> np.ndarray:
         """Features ``(N, D)`` float32 for the items ``X`` (any form :func:`as_items` accepts)."""
         items = as_items(X, self.config.modality)
-        if self.precision == "int8" and self.config.modality == "image" and self._calibration is None:
+        if self.precision == "int8" and self.config.modality == "image" and self.calibration_set is None:
             self.calibrate(items)  # no calibration set given: the first items extracted
         n = len(items)
         dim = self.feature_dim

@@ -124,3 +124,43 @@ def image_folder(tmp_path: Path) -> Path:
         im = im.convert(mode)
         im.save(d / f"img_{i:03d}.png")
     return root
+
+
+# -- text: a tiny random BERT with a word-level vocabulary -------------------------------------------
+
+POS = "good great fine nice lovely superb".split()
+NEG = "bad awful poor dull boring weak".split()
+
+
+@pytest.fixture(scope="session")
+def tiny_text_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Register ``tiny-bert`` once per session (a random 2-layer BERT, 16 wide, word-level vocabulary of the
+    words below; its directory holds vocab.txt, the tokenizer config and model.safetensors)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from transferkit._utils import sha256_file
+    from transferkit.backbones import BACKBONES, BackboneConfig, WeightsSource, register_backbone
+
+    name = "tiny-bert"
+    if name not in BACKBONES:
+        d = tmp_path_factory.mktemp("tiny-bert")
+        words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POS, *NEG, "the", "movie", "was", "is", "a", "film"]
+        vocab = {w: i for i, w in enumerate(words)}
+        try:
+            tokenizer = BertTokenizer(vocab=vocab)
+        except TypeError:  # transformers 4: a vocabulary file
+            (d / "vocab.txt").write_text("\n".join(words) + "\n")
+            tokenizer = BertTokenizer(vocab_file=str(d / "vocab.txt"))
+        tokenizer.save_pretrained(str(d))
+        config = BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=32, max_position_embeddings=64)
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(str(d))
+        layers = {"embeddings": 16, "encoder.layer.0": 16, "encoder.layer.1": 16}
+        register_backbone(BackboneConfig(
+            name=name, family="transformers", architecture="bert", modality="text", description="tiny test BERT",
+            weights=WeightsSource(sha256=sha256_file(d / "model.safetensors"), local_path=str(d), is_directory=True,
+                                  main_file="model.safetensors", license="MIT"),
+            layers=layers, blocks=tuple(layers), max_length=32, license="MIT"))
+    return name

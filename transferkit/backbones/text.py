@@ -33,9 +33,29 @@ class MeanPooledEncoder(nn.Module):
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
 
+#: the files of a Hugging Face model directory that define its tokenizer
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model")
+
+
+def tokenizer_identity(config: BackboneConfig, directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """What defines the tokenisation of ``config``'s backbone whose files are in ``directory``: the sha256 of
+    each tokenizer file (transformers), or the word pattern and the vocabulary file's sha256 (word vectors)."""
+    from .weights import file_sha256
+
+    directory = Path(directory)
+    if config.family == "word_vectors":
+        index = directory / config.extra["index_file"]
+        return {"words": _WORD.pattern, "lowercase": True,
+                "vocabulary": file_sha256(index) if index.is_file() else "missing"}
+    return {name: file_sha256(directory / name) for name in TOKENIZER_FILES if (directory / name).is_file()}
+
+
 class TextEncoderBackbone(Backbone):
-    def __init__(self, config: BackboneConfig, model: nn.Module, tokenizer: Any, weights_id: str) -> None:
+    def __init__(self, config: BackboneConfig, model: nn.Module, tokenizer: Any, weights_id: str,
+                 weights_dir: Path | None = None) -> None:
         self.config = config
+        self.weights_dir = weights_dir  # where the tokenizer files are (part of the cache key)
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.weights_id = weights_id
@@ -90,7 +110,7 @@ def build_transformers(
             f"cannot load the {config.name!r} model from {str(model_dir)!r} ({str(exc).splitlines()[0][:160]}); "
             "pass a directory holding config.json, the tokenizer files and model.safetensors"
         ) from exc
-    return TextEncoderBackbone(config, model, tokenizer, weights_id)
+    return TextEncoderBackbone(config, model, tokenizer, weights_id, weights_dir=model_dir)
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
@@ -110,8 +130,10 @@ class MeanWordVectors(nn.Module):
 
 
 class WordVectorBackbone(Backbone):
-    def __init__(self, config: BackboneConfig, vectors: np.ndarray, vocab: dict[str, int], weights_id: str) -> None:
+    def __init__(self, config: BackboneConfig, vectors: np.ndarray, vocab: dict[str, int], weights_id: str,
+                 weights_dir: Path | None = None) -> None:
         self.config = config
+        self.weights_dir = weights_dir  # where the vocabulary file is (part of the cache key)
         self.vocab = vocab
         self.weights_id = weights_id
         table = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -168,4 +190,4 @@ def build_word_vectors(
     vocab: dict[str, int] = {}
     for i, w in enumerate(words):
         vocab.setdefault(w, i)
-    return WordVectorBackbone(config, np.asarray(vectors), vocab, weights_id)
+    return WordVectorBackbone(config, np.asarray(vectors), vocab, weights_id, weights_dir=directory)

@@ -8,6 +8,7 @@ from .backbones import backbones, download
 from .cache import app as cache_app
 from .fit import evaluate, export, fit, predict, quickstart
 from .rank import rank
+from .serve import serve
 from .train import lr_find
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app.command()(fit)
 app.command()(predict)
 app.command()(evaluate)
 app.command()(export)
+app.command()(serve)
 app.command()(rank)
 app.command(name="lr-find")(lr_find)
 app.command()(backbones)

@@ -21,6 +21,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..exceptions import ConfigError, DataError, ImageReadError
 
+#: version of the code that turns items into model inputs (image decoding, EXIF orientation, JPEG draft
+#: decoding, grey/alpha/16-bit conversion, resize + center crop here; tokenisation in ``backbones/text.py``).
+#: It is part of every cache key: bump it with any change that alters the pixels or tokens a model sees.
+PREPROCESSING_VERSION = 2
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 _ORIENTATION = 0x0112  # the EXIF tag saying how the stored pixels must be turned to stand upright

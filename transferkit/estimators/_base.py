@@ -80,7 +80,7 @@ class BackboneParams:
                        pretrained=p.get("pretrained", True), image_size=p.get("image_size"),
                        batch_size=p.get("batch_size"), engine=p.get("engine", "auto"), cache=p.get("cache", True),
                        cache_dir=p.get("cache_dir"), seed=p.get("random_state") or 0, progress=p.get("progress", True),
-                       tta=p.get("tta", "none"), n_jobs=p.get("n_jobs"), checkpoint_dir=p.get("checkpoint_dir"),
+                       tta=p.get("tta", "none"), precision=p.get("precision", "fp32"), n_jobs=p.get("n_jobs"), checkpoint_dir=p.get("checkpoint_dir"),
                        resume=p.get("resume", False), owner=type(self).__name__)
 
 

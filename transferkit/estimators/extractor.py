@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..exceptions import ConfigError
 from ._base import BackboneParams, check_fitted
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ class FeatureExtractor(BackboneParams, TransformerMixin, BaseEstimator):
         progress: show a progress bar.
         tta: ``"hflip"`` averages each image's embedding with its mirror image's (twice the extraction
             time; not for data where left/right carries the class, such as digits or text in images).
+        precision: ``"fp32"`` or ``"int8"``: ONNX Runtime runs an int8 quantization of the backbone, about
+            1.5–2.5× faster on CPUs, with embeddings close to but not equal to fp32's. For images ``fit(X, y)``
+            calibrates it on up to 256 of the items ``X`` (stratified by ``y``); text needs no calibration.
     """
 
     def __init__(
@@ -46,6 +50,7 @@ class FeatureExtractor(BackboneParams, TransformerMixin, BaseEstimator):
         random_state: int | None = 0,
         progress: bool = True,
         tta: str = "none",
+        precision: str = "fp32",
     ) -> None:
         self.backbone = backbone
         self.layer = layer
@@ -59,13 +64,26 @@ class FeatureExtractor(BackboneParams, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.tta = tta
+        self.precision = precision
 
     def _extractor(self) -> Extractor:
-        return self._context().extractor()
+        extractor = self._context().extractor()
+        calibration = getattr(self, "calibration_", None)
+        if calibration is not None:
+            extractor.calibration_set = calibration
+        return extractor
 
     def fit(self, X: Any = None, y: Any = None) -> FeatureExtractor:
-        self._validate_common()
+        """Check the parameters; with ``precision="int8"`` on images, calibrate the quantization on ``X``."""
+        config = self._validate_common()
+        self.__dict__.pop("calibration_", None)
         extractor = self._extractor()
+        if self.precision == "int8" and config.modality == "image":
+            if X is None:
+                raise ConfigError("FeatureExtractor(precision='int8') calibrates on the training items; "
+                                  "call fit(X, y) with them")
+            extractor.calibrate(X, y)
+            self.calibration_ = extractor.calibration_set
         self.backbone_ = extractor.config.name
         self.layer_ = extractor.layer
         self.n_features_out_ = extractor.feature_dim

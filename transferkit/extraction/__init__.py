@@ -14,7 +14,8 @@ Two execution paths, chosen by ``engine``:
 ``"auto"`` (default) takes ONNX where the backbone supports it and falls back to PyTorch otherwise.
 
 Modules: :mod:`.engine` (the :class:`Extractor`), :mod:`.spec` (what keys the cache), :mod:`.modules`
-(the PyTorch modules that run or are exported), :mod:`.onnx_graph` (export and onnxruntime sessions).
+(the PyTorch modules that run or are exported), :mod:`.onnx_graph` (export and onnxruntime sessions),
+:mod:`.quantize` (int8 graphs).
 """
 
 from __future__ import annotations
@@ -22,16 +23,20 @@ from __future__ import annotations
 from .engine import ENGINES, SHARD_SIZE, Extractor, Runner, extract_features
 from .modules import TTA_MODES, FlipAveraged, TextWithHead, check_tta, feature_module
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
+from .quantize import CALIBRATION_ITEMS, PRECISIONS, calibration_indices, quantize_graph
 from .spec import preprocessing_spec
 
 __all__ = [
+    "CALIBRATION_ITEMS",
     "ENGINES",
     "ONNX_TOLERANCE",
+    "PRECISIONS",
     "SHARD_SIZE",
     "TTA_MODES",
     "Extractor",
     "FlipAveraged",
     "Runner",
+    "calibration_indices",
     "TextWithHead",
     "check_tta",
     "export_feature_onnx",
@@ -39,4 +44,5 @@ __all__ = [
     "feature_module",
     "make_session",
     "preprocessing_spec",
+    "quantize_graph",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._utils import atomic_write_json, onnx_dir, progress, sha256_file
+from .._utils import atomic_write_json, onnx_dir, progress, sha256_bytes, sha256_file
 from ..backbones import Backbone, BackboneConfig, get_config, load_backbone
 from ..backbones.weights import resolve_weights
 from ..data.cache import EmbeddingCache
@@ -22,7 +22,8 @@ from ..data.items import ItemSource, as_items
 from ..exceptions import ConfigError, TransferKitError
 from .modules import check_tta, feature_module
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
-from .spec import preprocessing_spec
+from .quantize import PRECISIONS, calibration_indices, quantize_graph
+from .spec import preprocessing_spec, text_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ class Extractor:
         show_progress: show a progress bar on stderr.
         tta: ``"hflip"`` averages each image's features with those of its mirror image (twice the
             extraction time; for images whose class does not depend on left/right); ``"none"`` by default.
+        precision: ``"fp32"`` (default) or ``"int8"``: ONNX Runtime runs an int8 quantization of the fp32
+            graph (:mod:`~transferkit.extraction.quantize`); about 2× faster, features slightly different.
+        calibration: for int8 image graphs, the items whose activations calibrate the quantization (a few
+            hundred of the user's training items, see :meth:`calibrate`); by default the first items
+            extracted. They are part of the cache key.
     """
 
     def __init__(
@@ -66,6 +72,8 @@ class Extractor:
         show_progress: bool = True,
         num_workers: int = 2,
         tta: str = "none",
+        precision: str = "fp32",
+        calibration: Any = None,
     ) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
@@ -82,7 +90,16 @@ class Extractor:
         self.batch_size = int(batch_size or (32 if self.config.modality == "image" else 64))
         if self.batch_size < 1:
             raise ConfigError(f"batch_size={batch_size} must be at least 1")
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
+        if precision == "int8" and engine == "torch":
+            raise ConfigError("precision='int8' runs on ONNX Runtime; use engine='auto' or 'onnx', not 'torch'")
         self.engine = engine
+        self.precision = precision
+        #: the items calibrating int8 quantization and the indices of those used (see :meth:`calibrate`)
+        self.calibration_set: tuple[ItemSource, np.ndarray] | None = None
+        if calibration is not None:
+            self.calibrate(calibration)
         self.cache = EmbeddingCache() if cache is None or cache is True else (cache or None)
         self.show_progress = show_progress
         self.num_workers = max(1, int(num_workers))
@@ -100,19 +117,51 @@ class Extractor:
             return f"random-init:{self.seed}"
         return resolve_weights(self.config, self.weights).sha256
 
-    def identity(self) -> dict[str, Any]:
-        """Everything that determines the features, without building the network."""
-        if not hasattr(self, "_identity"):
-            self._identity = {
+    def _tokenizer_id(self) -> dict[str, Any] | None:
+        if self.config.modality != "text":
+            return None
+        directory = getattr(self._backbone, "weights_dir", None)
+        if directory is None:
+            directory = resolve_weights(self.config, self.weights).path
+        return text_tokenizer(self.config, directory)
+
+    def calibrate(self, X: Any, labels: Any = None) -> Extractor:
+        """Calibrate int8 quantization on items ``X`` (up to :data:`CALIBRATION_ITEMS` of them, stratified
+        by ``labels`` when given). Changes the cache key of int8 features."""
+        items = as_items(X, self.config.modality)
+        idx = calibration_indices(len(items), None if labels is None else np.asarray(labels), seed=self.seed)
+        self.calibration_set = (items, idx)
+        self.__dict__.pop("_identity", None)
+        return self
+
+    def _calibration_id(self) -> str | None:
+        if self.calibration_set is None:
+            return None
+        items, idx = self.calibration_set
+        return sha256_bytes(b"".join(items.content_hash(int(i)) for i in idx))
+
+    def _fp32_identity(self) -> dict[str, Any]:
+        if not hasattr(self, "_fp32_id"):
+            self._fp32_id = {
                 "backbone": self.config.name,
                 "architecture": self.config.architecture,
                 "weights": self._weights_id(),
-                "preprocessing": preprocessing_spec(self.config, self.image_size),
+                "preprocessing": preprocessing_spec(self.config, self.image_size, self._tokenizer_id()),
                 "layer": self.layer,
                 "format": 1,
             }
             if self.tta != "none":  # absent otherwise, so keys written before the option still match
-                self._identity["tta"] = self.tta
+                self._fp32_id["tta"] = self.tta
+        return self._fp32_id
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the features, without building the network."""
+        if not hasattr(self, "_identity"):
+            self._identity = dict(self._fp32_identity())
+            if self.precision != "fp32":  # absent for fp32, so keys written before the option still match
+                self._identity["precision"] = self.precision
+                if self.config.modality == "image":
+                    self._identity["calibration"] = self._calibration_id()
         return self._identity
 
     @property
@@ -150,7 +199,34 @@ class Extractor:
         return run
 
     def _onnx_path(self) -> Path:
-        return onnx_dir() / f"{self.key}.onnx"
+        """The fp32 graph (the int8 one is quantized from it)."""
+        return onnx_dir() / f"{EmbeddingCache.make_key(self._fp32_identity())}.onnx"
+
+    def _int8_path(self) -> Path:
+        return onnx_dir() / f"{self.key}.int8.onnx"
+
+    def _int8_runner(self) -> Runner:
+        path = self._int8_path()
+        if not path.exists():
+            self._onnx_runner()  # exports and checks the fp32 graph against PyTorch
+            batches = None
+            if self.config.modality == "image":
+                if self.calibration_set is None:
+                    raise ConfigError("precision='int8' needs calibration items; call calibrate(X) first")
+                items, idx = self.calibration_set
+                backbone = self._inputs()
+                size = getattr(backbone, "image_size", None)
+                batches = [backbone.collate([backbone.prepare_item(items.load_sized(int(i), size))
+                                             for i in idx[s : s + 32]]) for s in range(0, len(idx), 32)]
+            log.info("quantizing %s:%s to int8", self.config.name, self.layer)
+            quantize_graph(self._onnx_path(), path, self.config.modality, batches)
+        session = make_session(path)
+        names = [i.name for i in session.get_inputs()]
+
+        def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+            return session.run(None, dict(zip(names, inputs.values(), strict=True)))[0]
+
+        return run
 
     def _marker_path(self) -> Path:
         return self._onnx_path().with_suffix(".verified.json")
@@ -219,6 +295,13 @@ class Extractor:
     def runner(self) -> Runner:
         if self._runner is not None:
             return self._runner
+        if self.precision == "int8":
+            try:
+                self._runner = self._int8_runner()
+            except ImportError as exc:
+                raise ConfigError("precision='int8' needs onnxruntime; `pip install onnxruntime`") from exc
+            self.engine_used_ = "onnx"
+            return self._runner
         want_onnx = self.engine == "onnx" or (self.engine == "auto" and (self._graph_verified()
                                                                          or self.backbone.onnx_exportable()))
         if want_onnx:
@@ -241,6 +324,8 @@ class Extractor:
     def extract(self, X: Any) -> np.ndarray:
         """Features ``(N, D)`` float32 for the items ``X`` (any form :func:`as_items` accepts)."""
         items = as_items(X, self.config.modality)
+        if self.precision == "int8" and self.config.modality == "image" and self.calibration_set is None:
+            self.calibrate(items)  # no calibration set given: the first items extracted
         n = len(items)
         dim = self.feature_dim
         hashes = [items.content_hash(i) for i in range(n)]

@@ -1,26 +1,42 @@
-"""What determines a backbone's features besides its weights: the preprocessing, derived from the config."""
+"""What determines a backbone's features besides its weights and layer: the preprocessing, derived from the
+backbone's config, its tokenizer files and the version of the preprocessing code (never from hand-written
+descriptions, so that changing any of them changes the embedding cache's key)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..backbones import BackboneConfig
+from ..data import items as _items
 
 
-def preprocessing_spec(config: BackboneConfig, image_size: int | None) -> dict[str, Any]:
-    """The preprocessing a backbone applies, derived from its config (part of the cache key)."""
+def preprocessing_spec(config: BackboneConfig, image_size: int | None,
+                       tokenizer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The preprocessing ``config``'s backbone applies (part of the cache key).
+
+    Images: input side, resize filter, mean and std from the config. Text: the tokenizer's identity
+    (:func:`~transferkit.backbones.text.tokenizer_identity`, given as ``tokenizer``) and the token limit.
+    Both carry :data:`transferkit.data.items.PREPROCESSING_VERSION`, the version of the code that decodes,
+    resizes and tokenises.
+    """
+    code = int(_items.PREPROCESSING_VERSION)
     if config.modality == "image":
         return {
             "size": int(image_size or config.input_size or 224),
-            "resize": "shorter-side+center-crop (torchvision rounding)",
             "interpolation": config.interpolation,
-            "mean": list(config.mean or (0.0, 0.0, 0.0)),
-            "std": list(config.std or (1.0, 1.0, 1.0)),
-            "jpeg": "dct-scaled decode",  # large JPEG files decode at a reduced scale (read_image's min_size)
-            "orientation": "exif",  # image files are turned upright as their EXIF tag says (read_image)
+            "mean": [float(v) for v in (config.mean or (0.0, 0.0, 0.0))],
+            "std": [float(v) for v in (config.std or (1.0, 1.0, 1.0))],
+            "code_version": code,
         }
-    if config.family == "word_vectors":
-        return {"tokenizer": "lowercase-words", "pooling": "mean"}
-    return {"tokenizer": "bundled", "max_length": int(config.max_length or 256), "pooling": "mean"}
+    spec: dict[str, Any] = {"tokenizer": tokenizer or {}, "pooling": "mean", "code_version": code}
+    if config.family != "word_vectors":  # word vectors average every word: no token limit
+        spec["max_length"] = int(config.max_length or 256)
+    return spec
 
 
+def text_tokenizer(config: BackboneConfig, weights_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The tokenizer identity of a text backbone whose files are in ``weights_dir``."""
+    from ..backbones.text import tokenizer_identity
+
+    return tokenizer_identity(config, weights_dir)

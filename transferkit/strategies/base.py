@@ -64,6 +64,8 @@ class Context:
     seed: int = 0
     progress: bool = True
     tta: str = "none"
+    #: ``"fp32"`` or ``"int8"`` (ONNX Runtime quantization, :mod:`transferkit.extraction.quantize`)
+    precision: str = "fp32"
     n_jobs: int | None = None
     checkpoint_dir: str | os.PathLike[str] | None = None
     resume: bool = False
@@ -99,10 +101,12 @@ class Context:
         layer = self.layer if layer is None else layer
         if network is not None:
             return Extractor(network, layer, batch_size=self.batch_size, engine=self.engine,
-                             cache=self.embedding_cache(), show_progress=self.progress, tta=self.tta)
+                             cache=self.embedding_cache(), show_progress=self.progress, tta=self.tta,
+                             precision=self.precision)
         return Extractor(self.config, layer, weights=self.weights, pretrained=self.pretrained,
                          image_size=image_size or self.image_size, seed=self.seed, batch_size=self.batch_size,
-                         engine=self.engine, cache=self.embedding_cache(), show_progress=self.progress, tta=self.tta)
+                         engine=self.engine, cache=self.embedding_cache(), show_progress=self.progress, tta=self.tta,
+                         precision=self.precision)
 
     def load_backbone(self, image_size: int | None = None) -> Backbone:
         """The pretrained (or, with ``pretrained=False``, seeded random-init) backbone to train a copy of."""

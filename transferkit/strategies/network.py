@@ -30,7 +30,7 @@ def copy_backbone(backbone: Backbone) -> Backbone:
         return ImageBackbone(backbone.config, stages, model, backbone.weights_id, backbone.image_size)
     if isinstance(backbone, TextEncoderBackbone):
         out = TextEncoderBackbone(backbone.config, copy.deepcopy(backbone.model), backbone.tokenizer,
-                                  backbone.weights_id)
+                                  backbone.weights_id, backbone.weights_dir)
         out.max_length = backbone.max_length
         return out
     raise ConfigError(f"backbone {backbone.name!r} ({backbone.config.family}) cannot be fine-tuned; "

@@ -41,7 +41,7 @@ def test_a_failing_run_leaves_the_previous_outputs_intact(tiny_backbone: str, tm
     run_fit(_dataset(), out, backbone=tiny_backbone, progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def broken(results: dict) -> str:
+    def broken(results: dict, sections: object = ()) -> str:
         raise RuntimeError("plotting failed")
 
     import transferkit.evaluation.report as report

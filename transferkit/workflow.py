@@ -392,6 +392,6 @@ def write_outputs(out: Path, model: Any, results: dict[str, Any], *, report: boo
     if report:
         from .evaluation.report import report_html
 
-        texts["report.html"] = report_html(results)
+        texts["report.html"] = report_html(results, sections=model.strategy_.report_sections(results))
     doc, files = model._model_doc()
     write_folder(out, doc, files, texts)

@@ -1,4 +1,5 @@
-"""The HTML report of a fit: self-contained, escaped, graceful without optional sections, written atomically."""
+"""The HTML report of a fit: self-contained, escaped, graceful without optional sections, written atomically;
+sections contributed by a strategy (fine-tuning's learning curves, a plug-in's own template) appear in it."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import pytest
 from matplotlib._pylab_helpers import Gcf
 
 from transferkit.evaluation import plots, report
+from transferkit.evaluation.page import Section, figure, template
 from transferkit.evaluation.report import render_report, report_html
 from transferkit.exceptions import ConfigError
+from transferkit.strategies.fine_tuning.report import training_sections
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress"]
@@ -30,7 +33,6 @@ SECTION_IDS = {
     "verdict": "verdict",
     "timings": "timings",
     "projection": "plot-projection",
-    "history": "plot-history",
     "comparison": "comparison",
 }
 
@@ -126,7 +128,8 @@ def fake_plots(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def full_html(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The real report (real plots) of a complete results dict, rendered once for this module."""
     path = tmp_path_factory.mktemp("report") / "model" / "report.html"
-    out = render_report(make_results(), path)
+    results = make_results()
+    out = render_report(results, path, sections=training_sections(results))  # what a fine-tuning fit writes
     assert out == path
     return path.read_text(encoding="utf-8")
 
@@ -248,7 +251,8 @@ def test_user_strings_are_escaped(fake_plots: dict[str, int]) -> None:
     results["verdict"]["next_steps"] = ["<script>steal()</script> `<b>`"]
     results["comparison"][0]["strategy"] = "<u>s</u>"
     results["projection"]["labels"][0] = evil
-    document = report_html(results)
+    results["history"]["stages"] = [{"name": evil, "lr": 1e-3, "max_epochs": 2, "epochs_run": 2, "best_epoch": 2}]
+    document = report_html(results, sections=training_sections(results))
     assert "<script" not in document.lower()
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in document
     for raw in ("<b>data", "<i>base", "<img src=x", "<u>s", "<b>`"):
@@ -312,7 +316,7 @@ def test_malformed_plot_data_leaves_a_note() -> None:
     results["metrics"]["confusion_matrix"] = [[1, 2], [3, 4]]  # 2×2 for 4 labels
     results["projection"]["labels"] = results["projection"]["labels"][:-1]  # one label short
     results["history"]["epochs"] = [{"epoch": 1}]  # nothing to draw
-    document = report_html(results)  # real plot functions: they validate their input
+    document = report_html(results, sections=training_sections(results))  # real plots: they validate their input
     assert document.count('class="plot missing"') == 3
     assert "Confusion matrix not drawn: confusion_matrix has shape (2, 2) but there are 4 labels" in document
     assert 'id="metrics"' in document and 'id="per-class"' in document
@@ -364,7 +368,8 @@ def test_failure_while_writing_leaves_old_report(tmp_path: Path, monkeypatch: py
 def test_render_replaces_existing_report(tmp_path: Path, fake_plots: dict[str, int]) -> None:
     path = tmp_path / "report.html"
     path.write_text("old report", encoding="utf-8")
-    render_report(make_results(), path)
+    results = make_results()
+    render_report(results, path, sections=training_sections(results))
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert all(n == 1 for n in fake_plots.values()), fake_plots
 
@@ -448,4 +453,76 @@ def test_plots_reject_bad_input(call: Any, message: str) -> None:
 
 
 def test_report_module_exports() -> None:
-    assert set(report.__all__) == {"render_report", "report_html"}
+    assert {"render_report", "report_html", "Section", "figure", "template"} <= set(report.__all__)
+
+
+# --------------------------------------------------------------------------------------------------------
+# sections contributed by a strategy (or any caller)
+
+EVIL = '<script>alert("x")</script>'
+
+
+def test_contributed_sections_follow_the_plots_with_their_own_template_and_css(fake_plots: dict[str, int]) -> None:
+    own = template('{% from "macros.html.j2" import table %}<p class="mine">{{ who }} · {{ n | pct }}</p>'
+                   '{{ table(["name", "value"], rows) }}')
+    sections = [Section("mine", "My strategy", template=own, context={"who": "centroids", "n": 0.5,
+                                                                      "rows": [["a", "1"], ["b", "2"]]},
+                        intro="What the strategy saw.", css=".mine { color: #123456; }"),
+                Section("plain", "Plain text", body="just text")]
+    document = report_html(make_results(), sections=sections)
+    doc = _parse(document)
+    assert doc.errors == [] and doc.stack == [] and len(doc.ids) == len(set(doc.ids))
+    assert '<p class="mine">centroids · 50.0%</p>' in document
+    assert "<td>a</td>" in document and '<p class="intro">What the strategy saw.</p>' in document
+    assert ".mine { color: #123456; }" in document.split("</style>")[0]  # the section's CSS is in the page's <style>
+    order = ["plot-projection", "mine", "plain", "comparison", "per-class"]
+    positions = [document.index(f'id="{i}"') for i in order]
+    assert positions == sorted(positions)
+
+
+def test_hostile_strings_in_contributed_sections_are_escaped(fake_plots: dict[str, int]) -> None:
+    own = template("<p>{{ value }}</p><p>{{ value | code_spans }}</p>")
+    sections = [Section("ctx", EVIL, template=own, context={"value": EVIL + " `x`"}, intro=EVIL),
+                Section("body", "Body", body=EVIL),
+                Section("fig", "Figure", template=template("{{ f }}"),
+                        context={"f": figure("plot-x", plots.projection_png, EVIL, caption=EVIL)})]
+    document = report_html(make_results(), sections=sections)
+    assert "<script" not in document.lower()
+    assert document.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") >= 6  # title, intro, 2×ctx, body, fig
+    assert "<code>x</code>" in document  # backticks still become code, inside escaped text
+    assert _parse(document).errors == []
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"id": 'x" onload="y', "title": "t", "body": "b"}, "HTML id"),
+    ({"id": "x", "title": "t"}, "exactly one of body= and template="),
+    ({"id": "x", "title": "t", "body": "b", "template": "plots.html.j2"}, "exactly one of"),
+    ({"id": "x", "title": "t", "body": "b", "css": "</style><script>"}, "style rules only"),
+])
+def test_bad_sections_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Section(**kwargs)
+
+
+def test_duplicate_or_foreign_sections_are_refused(fake_plots: dict[str, int]) -> None:
+    with pytest.raises(ConfigError, match="duplicate ids"):
+        report_html(make_results(), sections=[Section("metrics", "Again", body="x")])
+    with pytest.raises(ConfigError, match="must be transferkit.evaluation.report.Section"):
+        report_html(make_results(), sections=["<b>raw html</b>"])  # type: ignore[list-item]
+
+
+def test_fine_tuning_contributes_learning_curves_and_stages(fake_plots: dict[str, int]) -> None:
+    from transferkit.strategies.fine_tuning.strategy import FineTuning
+
+    results = make_results()
+    results["history"]["stages"] = [
+        {"name": "head", "lr": 0.003, "max_epochs": 10, "epochs_run": 2, "best_epoch": 2},
+        {"name": "fine-tune", "lr": 0.0003, "max_epochs": 8, "epochs_run": 4, "best_epoch": 5}]
+    sections = FineTuning.report_sections(None, results)  # type: ignore[arg-type]  # reads only results
+    document = report_html(results, sections=sections)
+    assert 'id="training"' in document and 'id="plot-history"' in document and fake_plots["learning_curves_png"] == 1
+    assert "<td>fine-tune</td><td class=\"num\">0.0003</td>" in document
+    assert 'id="plot-history"' not in report_html(results)  # the generic report does not draw them itself
+    for missing in ({k: v for k, v in results.items() if k != "history"}, {**results, "history": None},
+                    {**results, "history": {"epochs": []}}):
+        assert FineTuning.report_sections(None, missing) == []  # type: ignore[arg-type]

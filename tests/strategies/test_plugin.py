@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from transferkit import FeatureExtractor, TransferClassifier, load_model
 from transferkit.cli import app
+from transferkit.evaluation.page import Section, template
 from transferkit.heads import HeadArrays
 from transferkit.strategies import STRATEGIES, Strategy, register_strategy
 
@@ -36,6 +37,12 @@ class NearestCentroid(Strategy):
         self.weights_id = extractor.identity()["weights"]
         self.n_features = dim
         self.engine = extractor.engine_used_ or "cache"
+
+    def report_sections(self, results: dict[str, Any]) -> list[Section]:
+        assert self.head is not None
+        own = template("<p>{{ n }} centroids of {{ dim }} features; classes: {{ classes | join(', ') }}</p>")
+        return [Section("centroids", "Class centroids", template=own, context={
+            "n": len(self.head.biases[0]), "dim": self.n_features, "classes": results["metrics"]["labels"]})]
 
 
 @pytest.fixture
@@ -87,6 +94,9 @@ def test_plugin_strategy_through_the_cli_and_the_report(plugin: str, tiny_backbo
     assert results["comparison"][0]["strategy"] == plugin
     html = (out / "report.html").read_text()
     assert plugin in html
+    # the strategy's own section, from its own template, between the plots and the comparison table
+    assert '<section id="centroids">' in html and "<p>3 centroids of" in html
+    assert html.index('id="plots"') < html.index('id="centroids"') < html.index('id="comparison"')
     pred = runner.invoke(app, ["predict", str(out), str(image_folder), "--no-progress"])
     assert pred.exit_code == 0 and pred.stdout.count("\n") == 31  # header + 30 images
     # another strategy's options are refused, naming the strategy that reads them

@@ -1,131 +1,42 @@
 """The plots of the HTML report, each rendered to PNG bytes.
 
 Every function takes plain numbers and names (not the whole results dictionary), draws one figure and
-returns it as PNG bytes. Figures are made with :class:`matplotlib.figure.Figure` on an Agg canvas, never
-through ``pyplot``: nothing is registered in pyplot's figure list (so nothing leaks), the caller's backend
-is left alone, and the figure is cleared as soon as the PNG is written.
-
-The output is deterministic: Matplotlib's default style is applied over whatever ``matplotlibrc`` the user
-has, the PNG carries no version or date metadata, and random jitter (the drawing order of the scatter)
-comes from a fixed seed. The same input gives the same bytes.
+returns it as PNG bytes, in the style of :mod:`~transferkit.evaluation.plot_style` (no pyplot, nothing
+leaks, no metadata). The output is deterministic: random jitter (the drawing order of the scatter) comes
+from a fixed seed, so the same input gives the same bytes.
 
 Bad input (ragged or mismatched arrays) raises :class:`~transferkit.exceptions.ConfigError`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from ..exceptions import ConfigError
-
-#: Resolution of every PNG. The report shows images at 100 CSS pixels per inch, so they stay sharp on
-#: high-density screens.
-DPI = 150
-#: Colours shared by all plots (and by the report's tables).
-TRANSFER_COLOR = "#2563eb"
-BASELINE_COLOR = "#9ca3af"
-TRAIN_COLOR = "#2563eb"
-VAL_COLOR = "#ea580c"
-VERDICT_COLORS = {
-    "positive transfer": "#15803d",
-    "no significant gain": "#6b7280",
-    "negative transfer": "#b91c1c",
-}
-_TEXT = "#1f2937"
-_MUTED = "#6b7280"
-_GRID = "#e5e7eb"
-_MAX_LABEL = 28  # characters of a class name shown on an axis or in a legend
-
-_STYLE: dict[str, Any] = {
-    "font.family": "DejaVu Sans",  # bundled with Matplotlib: identical rendering on every machine
-    "font.size": 9.5,
-    "axes.titlesize": 11,
-    "axes.titleweight": "bold",
-    "axes.titlepad": 10,
-    "axes.labelsize": 9.5,
-    "axes.edgecolor": "#9ca3af",
-    "axes.labelcolor": _TEXT,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "text.color": _TEXT,
-    "xtick.color": _TEXT,
-    "ytick.color": _TEXT,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "legend.fontsize": 9,
-    "legend.frameon": False,
-    "text.parse_math": False,  # a class name such as "$5 bill" is text, not TeX
-    "savefig.facecolor": "white",
-    "figure.facecolor": "white",
-    "path.simplify": False,
-}
-
-
-@contextlib.contextmanager
-def _figure(width: float, height: float, *, constrained: bool = False) -> Iterator[Figure]:
-    """A white figure in a fixed style; cleared on exit whatever happens.
-
-    Single-panel figures need no layout engine (the PNG is cropped to its content, labels and legends
-    included); ``constrained`` keeps the panels of multi-panel figures apart, at some cost in speed.
-    """
-    with matplotlib.rc_context():
-        matplotlib.rcdefaults()  # ignore the user's matplotlibrc: same pictures everywhere
-        matplotlib.rcParams.update(_STYLE)
-        fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained" if constrained else None)
-        FigureCanvasAgg(fig)
-        try:
-            yield fig
-        finally:
-            fig.clear()
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.12)
-    return buf.getvalue()
-
-
-def _short(name: Any, limit: int = _MAX_LABEL) -> str:
-    text = " ".join(str(name).split())  # newlines and tabs would break the layout
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _floats(values: Any, what: str) -> np.ndarray:
-    """A 1-D float array; ``None`` becomes NaN."""
-    try:
-        arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{what} must be a list of numbers, got {values!r:.80}") from exc
-    return arr
-
-
-def _check_len(name: str, values: Sequence[Any] | np.ndarray, n: int, other: str) -> None:
-    if len(values) != n:
-        raise ConfigError(f"{name} has {len(values)} entries but {other} has {n}; they must have the same length")
-
-
-def class_colors(n: int) -> list[tuple[float, float, float, float]]:
-    """``n`` qualitative colours: tab10 up to 10 classes, tab20 up to 20, then tab20 + tab20b + tab20c
-    (60 colours, repeated beyond)."""
-    cmaps = matplotlib.colormaps
-    if n <= 10:
-        return [cmaps["tab10"](i) for i in range(n)]
-    if n <= 20:
-        return [cmaps["tab20"](i) for i in range(n)]
-    pool = [cmaps[name](i) for name in ("tab20", "tab20b", "tab20c") for i in range(20)]
-    return [pool[i % len(pool)] for i in range(n)]
-
+from .plot_style import (
+    BASELINE_COLOR,
+    DPI,
+    GRID,
+    MUTED,
+    TEXT,
+    TRAIN_COLOR,
+    TRANSFER_COLOR,
+    VAL_COLOR,
+    VERDICT_COLORS,
+    check_len,
+    class_colors,
+    floats,
+    new_figure,
+    short,
+    to_png,
+    value,
+)
 
 # --------------------------------------------------------------------------------------------------------
 # 1. confusion matrix
@@ -151,13 +62,13 @@ def confusion_matrix_png(matrix: Sequence[Sequence[float]] | np.ndarray, labels:
     cm = np.nan_to_num(cm)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    names = [_short(x) for x in labels]
+    names = [short(x) for x in labels]
 
     # about 1100 px wide at 50 classes, so the report shows it unscaled on a laptop screen
     cell = 0.44 if n <= 12 else max(0.15, 0.44 - 0.0071 * (n - 12))
     tick_size = 9 if n <= 12 else 8 if n <= 25 else 7.5 if n <= 40 else 7
     side = n * cell
-    with _figure(side + 1.8, side + 1.0) as fig:
+    with new_figure(side + 1.8, side + 1.0) as fig:
         ax = fig.add_subplot()
         im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="equal")
         ax.set_xticks(range(n), names, fontsize=tick_size)
@@ -192,14 +103,14 @@ def confusion_matrix_png(matrix: Sequence[Sequence[float]] | np.ndarray, labels:
                     if count == 0:
                         color = "#b6bcc6"
                     else:
-                        color = "white" if share[i, j] > 0.55 else _TEXT
+                        color = "white" if share[i, j] > 0.55 else TEXT
                     ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
         cbar = fig.colorbar(im, ax=ax, shrink=0.6 if n > 6 else 0.85, pad=0.02, aspect=25)
         cbar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        cbar.set_label("share of the true class", fontsize=8, color=_MUTED)
+        cbar.set_label("share of the true class", fontsize=8, color=MUTED)
         cbar.ax.tick_params(labelsize=8)
         cbar.outline.set_visible(False)
-        return _png(fig)
+        return to_png(fig)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -217,33 +128,33 @@ def per_class_f1_png(labels: Sequence[Any], f1: Sequence[float | None],
     n = len(labels)
     if n == 0:
         raise ConfigError("per_class_f1_png needs at least one class")
-    ours = _floats(f1, "f1")
-    _check_len("f1", ours, n, "labels")
+    ours = floats(f1, "f1")
+    check_len("f1", ours, n, "labels")
     base = None
     if baseline_f1 is not None:
-        base = _floats(baseline_f1, "baseline_f1")
-        _check_len("baseline_f1", base, n, "labels")
+        base = floats(baseline_f1, "baseline_f1")
+        check_len("baseline_f1", base, n, "labels")
     order = np.argsort(np.nan_to_num(ours, nan=-1.0), kind="stable")  # hardest first
-    names = [_short(labels[i]) for i in order]
+    names = [short(labels[i]) for i in order]
     bar = 0.38 if base is not None else 0.6
     height = max(2.4, (0.36 if n <= 20 else 0.24) * n + 1.3)
     tick_size = 9 if n <= 20 else 8 if n <= 35 else 7
-    with _figure(4.6, height) as fig:
+    with new_figure(4.6, height) as fig:
         ax = fig.add_subplot()
         y = np.arange(n)
         if base is not None:
             ax.barh(y + bar / 2, np.nan_to_num(base[order]), height=bar, color=BASELINE_COLOR,
-                    label=_short(baseline_name, 40))
+                    label=short(baseline_name, 40))
             ax.barh(y - bar / 2, np.nan_to_num(ours[order]), height=bar, color=TRANSFER_COLOR,
-                    label=_short(name, 40))
+                    label=short(name, 40))
         else:
-            ax.barh(y, np.nan_to_num(ours[order]), height=bar, color=TRANSFER_COLOR, label=_short(name, 40))
+            ax.barh(y, np.nan_to_num(ours[order]), height=bar, color=TRANSFER_COLOR, label=short(name, 40))
         ax.set_yticks(y, names, fontsize=tick_size)
         ax.set_ylim(n - 0.5, -0.5)  # first (hardest) class at the top
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlabel("F1 score")
-        ax.grid(axis="x", color=_GRID, linewidth=0.8)
+        ax.grid(axis="x", color=GRID, linewidth=0.8)
         ax.set_axisbelow(True)
         ax.tick_params(axis="y", length=0)
         ax.set_title("F1 per class (hardest first)", pad=26 if base is not None else 10)
@@ -251,7 +162,7 @@ def per_class_f1_png(labels: Sequence[Any], f1: Sequence[float | None],
             handles, legend_labels = ax.get_legend_handles_labels()
             ax.legend(handles[::-1], legend_labels[::-1], loc="lower center", bbox_to_anchor=(0.5, 1.0),
                       ncol=2, borderaxespad=0.3, handlelength=1.2, columnspacing=1.2, fontsize=8.5)
-        return _png(fig)
+        return to_png(fig)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -279,19 +190,19 @@ def comparison_bars_png(transfer: Mapping[str, float | None], baseline: Mapping[
     """
     if not metrics:
         raise ConfigError("comparison_bars_png needs at least one metric")
-    ours = np.array([_value(transfer.get(m)) for m in metrics])
-    theirs = np.array([_value(baseline.get(m)) for m in metrics])
-    show_gain = math.isfinite(_value(gain))
+    ours = np.array([value(transfer.get(m)) for m in metrics])
+    theirs = np.array([value(baseline.get(m)) for m in metrics])
+    show_gain = math.isfinite(value(gain))
     width = 6.8 if show_gain else 5.0
-    with _figure(width, 3.5, constrained=show_gain) as fig:
+    with new_figure(width, 3.5, constrained=show_gain) as fig:
         if show_gain:
             ax, gx = fig.subplots(1, 2, width_ratios=[3.2, 1.25])
         else:
             ax, gx = fig.add_subplot(), None
         x = np.arange(len(metrics))
         w = 0.36
-        b1 = ax.bar(x - w / 2, np.nan_to_num(theirs), w, color=BASELINE_COLOR, label=_short(baseline_name, 40))
-        b2 = ax.bar(x + w / 2, np.nan_to_num(ours), w, color=TRANSFER_COLOR, label=_short(name, 40))
+        b1 = ax.bar(x - w / 2, np.nan_to_num(theirs), w, color=BASELINE_COLOR, label=short(baseline_name, 40))
+        b2 = ax.bar(x + w / 2, np.nan_to_num(ours), w, color=TRANSFER_COLOR, label=short(name, 40))
         for bars, values in ((b1, theirs), (b2, ours)):
             for rect, v in zip(bars, values, strict=True):
                 text = "n/a" if math.isnan(v) else f"{100 * v:.1f}%"
@@ -301,37 +212,28 @@ def comparison_bars_png(transfer: Mapping[str, float | None], baseline: Mapping[
         ax.set_ylim(0, 1.12)
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.grid(axis="y", color=_GRID, linewidth=0.8)
+        ax.grid(axis="y", color=GRID, linewidth=0.8)
         ax.set_axisbelow(True)
         ax.tick_params(axis="x", length=0)
         ax.set_title("Baseline vs transfer (test set)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, handlelength=1.2)
         if gx is not None:
-            _gain_panel(gx, _value(gain), ci, gain_metric, confidence, verdict)
-        return _png(fig)
-
-
-def _value(v: Any) -> float:
-    if v is None or isinstance(v, bool):
-        return math.nan
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
+            _gain_panel(gx, value(gain), ci, gain_metric, confidence, verdict)
+        return to_png(fig)
 
 
 def _gain_panel(ax: Any, gain: float, ci: tuple[float, float] | None, metric: str, confidence: float | None,
                 verdict: str | None) -> None:
-    color = VERDICT_COLORS.get(str(verdict), TRANSFER_COLOR if verdict is None else _MUTED)
+    color = VERDICT_COLORS.get(str(verdict), TRANSFER_COLOR if verdict is None else MUTED)
     g = 100 * gain
     lo = hi = None
-    if ci is not None and all(not math.isnan(_value(c)) for c in ci):
+    if ci is not None and all(not math.isnan(value(c)) for c in ci):
         lo, hi = sorted((100 * float(ci[0]), 100 * float(ci[1])))
     ax.bar([0], [g], 0.5, color=color, alpha=0.85)
     if lo is not None and hi is not None:
-        ax.errorbar([0], [g], yerr=[[max(g - lo, 0.0)], [max(hi - g, 0.0)]], fmt="none", ecolor=_TEXT,
+        ax.errorbar([0], [g], yerr=[[max(g - lo, 0.0)], [max(hi - g, 0.0)]], fmt="none", ecolor=TEXT,
                     elinewidth=1.4, capsize=6, capthick=1.4)
-    ax.axhline(0, color=_TEXT, linewidth=0.9)
+    ax.axhline(0, color=TEXT, linewidth=0.9)
     top = max(g, hi if hi is not None else g, 0.0)
     bottom = min(g, lo if lo is not None else g, 0.0)
     span = max(top - bottom, 1.0)
@@ -346,7 +248,7 @@ def _gain_panel(ax: Any, gain: float, ci: tuple[float, float] | None, metric: st
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:+g}".replace("-", "−") if abs(v) > 1e-9 else "0")
     ax.set_ylabel("percentage points")
-    ax.grid(axis="y", color=_GRID, linewidth=0.8)
+    ax.grid(axis="y", color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
     conf = f"{100 * confidence:.0f}% CI" if confidence is not None and lo is not None else ("CI" if lo is not None else "")
     metric_name = _METRIC_NAMES.get(metric, metric)
@@ -373,7 +275,7 @@ def projection_png(points: Sequence[Sequence[float]] | np.ndarray, labels: Seque
         raise ConfigError("projection points must be a list of [x, y] pairs") from exc
     if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] == 0:
         raise ConfigError(f"projection points must be a non-empty list of [x, y] pairs, got shape {xy.shape}")
-    _check_len("projection labels", labels, xy.shape[0], "projection points")
+    check_len("projection labels", labels, xy.shape[0], "projection points")
     names = [str(x) for x in labels]
     order: list[str] = []
     seen: set[str] = set()
@@ -390,7 +292,7 @@ def projection_png(points: Sequence[Sequence[float]] | np.ndarray, labels: Seque
     draw = draw[keep[draw]]
     n = int(keep.sum())
     size = float(np.clip(9000.0 / max(n, 1), 3.0, 30.0))
-    with _figure(5.6, 5.6) as fig:  # square axes; the legend goes outside, the PNG is cropped to fit
+    with new_figure(5.6, 5.6) as fig:  # square axes; the legend goes outside, the PNG is cropped to fit
         ax = fig.add_subplot()
         ax.scatter(xy[draw, 0], xy[draw, 1], c=colors[codes[draw]], s=size, linewidths=0, alpha=0.8,
                    rasterized=False)
@@ -399,8 +301,8 @@ def projection_png(points: Sequence[Sequence[float]] | np.ndarray, labels: Seque
         for side in ("top", "right"):
             ax.spines[side].set_visible(True)
         for side in ax.spines.values():
-            side.set_color(_GRID)
-        ax.set_title(_short(title, 70))
+            side.set_color(GRID)
+        ax.set_title(short(title, 70))
         ax.set_aspect("equal", adjustable="datalim")
         if len(present) > 1:
             counts = {c: 0 for c in present}
@@ -412,14 +314,14 @@ def projection_png(points: Sequence[Sequence[float]] | np.ndarray, labels: Seque
                                         markerfacecolor=colors[index[c]], markeredgewidth=0)
                 for c in present if c in listed
             ]
-            texts = [_short(c, 24) for c in present if c in listed]
+            texts = [short(c, 24) for c in present if c in listed]
             extra = len(present) - len(listed)
             if extra:
                 handles.append(Line2D([], [], linestyle="none"))
                 texts.append(f"+ {extra} more classes")
             ax.legend(handles, texts, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
                       handletextpad=0.3, labelspacing=0.45, fontsize=8.5 if len(texts) <= 12 else 7.5)
-        return _png(fig)
+        return to_png(fig)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -438,18 +340,18 @@ def learning_curves_png(epochs: Sequence[Mapping[str, Any]], stage_boundary: flo
         raise ConfigError("learning_curves_png needs at least one epoch")
     if not all(isinstance(e, Mapping) for e in epochs):
         raise ConfigError("history epochs must be dictionaries with epoch, train_loss, val_loss, ...")
-    x = _floats([e.get("epoch", i + 1) for i, e in enumerate(epochs)], "epoch")
+    x = floats([e.get("epoch", i + 1) for i, e in enumerate(epochs)], "epoch")
     lines = _stage_lines(epochs, x, stage_boundary)
     panels = [("Loss", "train_loss", "val_loss", False), ("Accuracy", "train_acc", "val_acc", True)]
     panels = [p for p in panels
-              if any(math.isfinite(_value(e.get(key))) for e in epochs for key in (p[1], p[2]))]
+              if any(math.isfinite(value(e.get(key))) for e in epochs for key in (p[1], p[2]))]
     if not panels:
         raise ConfigError("history epochs have no train_loss, val_loss, train_acc or val_acc values")
-    with _figure(4.6 * len(panels) + 0.4, 3.6, constrained=True) as fig:
+    with new_figure(4.6 * len(panels) + 0.4, 3.6, constrained=True) as fig:
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, (title, train_key, val_key, is_acc) in zip(axes, panels, strict=True):
-            train = np.array([_value(e.get(train_key)) for e in epochs])
-            val = np.array([_value(e.get(val_key)) for e in epochs])
+            train = np.array([value(e.get(train_key)) for e in epochs])
+            val = np.array([value(e.get(val_key)) for e in epochs])
             marker = "o" if len(epochs) <= 40 else None
             ax.plot(x, train, color=TRAIN_COLOR, marker=marker, markersize=3.5, linewidth=1.8, label="training")
             ax.plot(x, val, color=VAL_COLOR, marker=marker, markersize=3.5, linewidth=1.8, linestyle="--",
@@ -459,16 +361,16 @@ def learning_curves_png(epochs: Sequence[Mapping[str, Any]], stage_boundary: flo
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.set_title(title)
-            ax.grid(color=_GRID, linewidth=0.8)
+            ax.grid(color=GRID, linewidth=0.8)
             ax.set_axisbelow(True)
             for k, pos in enumerate(lines):
-                ax.axvline(pos, color=_MUTED, linestyle=":", linewidth=1.3)
+                ax.axvline(pos, color=MUTED, linestyle=":", linewidth=1.3)
                 ax.annotate(f"stage {k + 2} →", (pos, 1.0), xycoords=("data", "axes fraction"),
                             xytext=(4, -4), textcoords="offset points", ha="left", va="top", fontsize=8,
-                            color=_MUTED)
+                            color=MUTED)
         handles, texts = axes[0].get_legend_handles_labels()
         fig.legend(handles, texts, loc="outside lower center", ncol=2, handlelength=2.6)
-        return _png(fig)
+        return to_png(fig)
 
 
 def _stage_lines(epochs: Sequence[Mapping[str, Any]], x: np.ndarray, stage_boundary: float | None) -> list[float]:
@@ -479,7 +381,7 @@ def _stage_lines(epochs: Sequence[Mapping[str, Any]], x: np.ndarray, stage_bound
             if stages[i] != stages[i - 1] and math.isfinite(x[i]) and math.isfinite(x[i - 1]):
                 out.append(float((x[i] + x[i - 1]) / 2))
         return out
-    b = _value(stage_boundary)
+    b = value(stage_boundary)
     return [b + 0.5] if math.isfinite(b) else []
 
 

@@ -39,6 +39,7 @@ from ..exceptions import ConfigError
 if TYPE_CHECKING:
     from ..backbones import Backbone, BackboneConfig
     from ..data.items import ItemSource
+    from ..evaluation.page import Section
     from ..extraction import Extractor
     from ..heads import HeadArrays
 
@@ -251,8 +252,9 @@ class Strategy:
         """Top-level blocks this strategy adds to ``results.json`` (e.g. ``history``)."""
         return {}
 
-    def report_sections(self, results: dict[str, Any]) -> list[Any]:
-        """Sections this strategy contributes to ``report.html``."""
+    def report_sections(self, results: dict[str, Any]) -> list[Section]:
+        """Sections this strategy contributes to ``report.html`` (:class:`transferkit.evaluation.page.Section`,
+        placed after the plots); ``results`` is the fit's ``results.json`` dictionary. None by default."""
         return []
 
     def fitted_attributes(self) -> dict[str, Any]:

@@ -88,6 +88,11 @@ class FineTuning(Strategy):
     def results_extra(self) -> dict[str, Any]:
         return {"history": self.history}
 
+    def report_sections(self, results: dict[str, Any]) -> list[Any]:
+        from .report import training_sections
+
+        return training_sections(results)
+
     def fitted_attributes(self) -> dict[str, Any]:
         return {"network_": self.network, "history_": self.history, "image_size_": self.image_size(self.context)}
 

@@ -313,7 +313,7 @@ def _ranking(rows: list[tuple[str, str, bool, float]], min_per_class: int, last:
     ranking = Ranking(results, "logme", ["logme"], {"min_per_class": min_per_class}, {}, {}, {}, {})
     configs = {b: BackboneConfig(name=b, family="smallcnn", architecture="x", modality="image",
                                  weights=WeightsSource(sha256="0"), layers={"mid": 4, last[b]: 8}) for b in last}
-    import transferkit.selection.ranking as R
+    import transferkit.selection.recommendation as R
 
     original = R.get_config
     R.get_config = lambda name: configs[name]  # type: ignore[assignment]

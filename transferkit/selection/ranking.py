@@ -14,6 +14,10 @@ a layer and a strategy (:func:`recommend`).
 
 The ranking uses the labels it is given and nothing else: ``fit --backbone auto`` ranks on the training
 split only, so the test score of the chosen model stays an unbiased estimate.
+
+The pieces live by concern: :mod:`.candidates` (what is ranked), :mod:`.results` (what a ranking holds,
+fits matched to it), :mod:`.recommendation` (controls check and recommendation); this module runs the
+ranking and re-exports them.
 """
 
 from __future__ import annotations
@@ -22,21 +26,28 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..backbones import BackboneConfig, get_config, list_backbones
+from ..backbones import get_config
 from ..backbones.config import SOURCE_PROBS
 from ..data.cache import EmbeddingCache
 from ..data.datasets import check_labels
 from ..data.items import as_items
 from ..exceptions import ConfigError, DataError, TransferKitError, WeightsError
 from ..extraction import ENGINES, Extractor
-from ..strategies import advice_rules, default_strategy, get_strategy, strategy_names
 from . import SCORE_REGISTRY, SCORES, score_info
+from .candidates import LAYER_SETS, Candidate, control_layers, make_candidates, select_layers, stage_layers
+from .recommendation import (
+    CLEAR_GAP,
+    FEW_PER_CLASS,
+    STRATEGY_RULE,
+    check_controls,
+    ranking_next_steps,
+    recommend,
+)
+from .results import CandidateResult, Ranking, attach_fits
 
 log = logging.getLogger(__name__)
 
@@ -50,243 +61,6 @@ TIE_BREAK_SCORE = "logme"
 #: The scores computed by default: every cheap one (the cross-validated linear probe trains models and is
 #: only computed when asked for).
 DEFAULT_SCORES: tuple[str, ...] = tuple(n for n in SCORES if SCORE_REGISTRY.get(n).cost == "cheap")
-#: Named layer sets: the last layer of each backbone, the end of each stage in the deeper half of the
-#: network (:func:`stage_layers`), or every selectable layer.
-LAYER_SETS = ("last", "stages", "all")
-
-#: Fewer items than this in the smallest class → feature extraction (fine-tuning would over-fit).
-FEW_PER_CLASS = 50
-#: An intermediate layer "clearly" beats the last layer of its backbone when its lead is at least this
-#: fraction of the spread of the ranking score over all candidates.
-CLEAR_GAP = 0.15
-
-
-# --------------------------------------------------------------------------------------------------------
-# candidates
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A backbone at one layer; ``pretrained=False`` is a random-initialised copy drawn from ``seed``."""
-
-    backbone: str
-    layer: str
-    pretrained: bool = True
-    seed: int = 0
-
-    @property
-    def control(self) -> bool:
-        return not self.pretrained
-
-    @property
-    def label(self) -> str:
-        return f"{self.backbone}:{self.layer}" + ("" if self.pretrained else " (random init)")
-
-
-def stage_layers(config: BackboneConfig) -> list[str]:
-    """The curated intermediate layers of a backbone: stage outputs in the deeper half, plus the last layer.
-
-    A stage ends where the feature width changes (the last block at each resolution/width of a CNN; for
-    MobileNetV2 these are blocks 4, 7, 11, 14, 17, 18 and 19 counted from 1). When fewer than three widths
-    exist (transformer layers all have the same width) every layer counts as a stage end. Of these, the
-    deeper half is kept: early stages hold generic edges and textures that rarely beat later ones. A
-    config may list its own in ``extra["rank_layers"]``.
-    """
-    custom = config.extra.get("rank_layers")
-    if custom:
-        return [config.resolve_layer(name) for name in custom]
-    names = list(config.layers)
-    ends = [n for i, n in enumerate(names) if i == len(names) - 1 or config.layers[names[i + 1]] != config.layers[n]]
-    if len(ends) < 3:
-        ends = names
-    return ends[len(ends) // 2 :]
-
-
-def select_layers(config: BackboneConfig, layers: str | Sequence[str]) -> list[str]:
-    """Layers of ``config`` for a layer set (``last``, ``stages``, ``all``) or an explicit list of names."""
-    if isinstance(layers, str):
-        if layers == "last":
-            return [config.default_layer]
-        if layers == "stages":
-            return stage_layers(config)
-        if layers == "all":
-            return list(config.layers)
-        raise ConfigError(f"layers={layers!r} is not one of {', '.join(LAYER_SETS)} (or a list of layer names)")
-    out = [config.resolve_layer(name) for name in layers]
-    if SOURCE_PROBS in out:
-        raise ConfigError(f"{SOURCE_PROBS!r} is not a feature layer to rank; LEEP and NCE read it on their own")
-    return list(dict.fromkeys(out))
-
-
-def control_layers(selected: Sequence[str]) -> list[str]:
-    """Layers that get a random-init control: the last ranked layer and, when several are ranked, the middle one."""
-    return list(dict.fromkeys([selected[(len(selected) - 1) // 2], selected[-1]])) if selected else []
-
-
-def resolve_backbones(modality: str, backbones: str | Sequence[str] | None = None) -> list[BackboneConfig]:
-    """The backbone configs to rank: every registered one of ``modality`` (``None`` or ``"all"``) or the named ones."""
-    if backbones is None or backbones == "all" or (not isinstance(backbones, str) and list(backbones) == ["all"]):
-        configs = list_backbones(modality)
-        if not configs:
-            raise ConfigError(f"no {modality} backbone is registered; see `transferkit backbones`")
-        return configs
-    names = [b.strip() for b in backbones.split(",")] if isinstance(backbones, str) else [str(b).strip() for b in backbones]
-    names = [n for n in names if n]
-    if not names:
-        raise ConfigError("no backbone named; pass names such as mobilenet_v2,tf_efficientnet_lite0 or 'all'")
-    configs: list[BackboneConfig] = []
-    for name in names:
-        config = get_config(name)
-        if config.modality != modality:
-            raise DataError(
-                f"backbone {config.name!r} takes {config.modality} input but the data is {modality}; "
-                f"rank {modality} backbones ({', '.join(c.name for c in list_backbones(modality)) or 'none registered'})"
-            )
-        if config.name not in {c.name for c in configs}:
-            configs.append(config)
-    return configs
-
-
-def make_candidates(
-    modality: str,
-    backbones: str | Sequence[str] | None = None,
-    layers: str | Sequence[str] = "last",
-    *,
-    controls: bool = True,
-    seed: int = 0,
-) -> list[Candidate]:
-    """Every chosen backbone × selected layer, then the random-init controls (see :func:`control_layers`)."""
-    out: list[Candidate] = []
-    for config in resolve_backbones(modality, backbones):
-        chosen = select_layers(config, layers)
-        out += [Candidate(config.name, layer, True, seed) for layer in chosen]
-        if controls:
-            out += [Candidate(config.name, layer, False, seed) for layer in control_layers(chosen)]
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------
-# results
-
-
-@dataclass
-class CandidateResult:
-    """Scores and costs of one candidate. ``scores[name]`` is ``None`` when the score does not apply."""
-
-    candidate: Candidate
-    n_features: int
-    scores: dict[str, float | None]
-    not_applicable: dict[str, str] = field(default_factory=dict)
-    extract_s: float = 0.0
-    score_s: dict[str, float] = field(default_factory=dict)
-    from_cache: float = 0.0  # share of items whose features came from the embedding cache
-    rank: int = 0
-
-    @property
-    def total_s(self) -> float:
-        return self.extract_s + sum(self.score_s.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        c = self.candidate
-        return {
-            "rank": self.rank,
-            "label": c.label,
-            "backbone": c.backbone,
-            "layer": c.layer,
-            "pretrained": c.pretrained,
-            "control": c.control,
-            "seed": c.seed,
-            "n_features": self.n_features,
-            "scores": dict(self.scores),
-            "not_applicable": dict(self.not_applicable),
-            "times": {"extract_s": self.extract_s, "scores_s": dict(self.score_s), "total_s": self.total_s},
-            "from_cache": self.from_cache,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CandidateResult:
-        times = d.get("times", {})
-        return cls(
-            candidate=Candidate(d["backbone"], d["layer"], bool(d.get("pretrained", True)), int(d.get("seed", 0))),
-            n_features=int(d.get("n_features", 0)),
-            scores={k: (None if v is None else float(v)) for k, v in d.get("scores", {}).items()},
-            not_applicable=dict(d.get("not_applicable", {})),
-            extract_s=float(times.get("extract_s", 0.0)),
-            score_s={k: float(v) for k, v in times.get("scores_s", {}).items()},
-            from_cache=float(d.get("from_cache", 0.0)),
-            rank=int(d.get("rank", 0)),
-        )
-
-
-@dataclass
-class Ranking:
-    """The outcome of :func:`rank_candidates`; ``results`` are sorted best first by ``score``."""
-
-    results: list[CandidateResult]
-    score: str
-    scores: list[str]
-    dataset: dict[str, Any]
-    settings: dict[str, Any]
-    controls: dict[str, Any]
-    recommendation: dict[str, Any]
-    timings: dict[str, float]
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    fits: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def top(self) -> CandidateResult:
-        """The best pretrained candidate."""
-        return next(r for r in self.results if r.candidate.pretrained)
-
-    def result(self, backbone: str, layer: str, pretrained: bool = True) -> CandidateResult | None:
-        for r in self.results:
-            c = r.candidate
-            if (c.backbone, c.layer, c.pretrained) == (backbone, layer, pretrained):
-                return r
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "transferkit-ranking",
-            "format": 1,
-            "transferkit_version": __version__,
-            "dataset": self.dataset,
-            "settings": self.settings,
-            "score": self.score,
-            "scores": list(self.scores),
-            "score_info": {
-                n: {"summary": score_info(n).summary, "needs_source_probs": score_info(n).needs_source_probs,
-                    "cost": score_info(n).cost}
-                for n in self.scores
-            },
-            "candidates": [r.to_dict() for r in self.results],
-            "controls": self.controls,
-            "recommendation": self.recommendation,
-            "timings": self.timings,
-            "skipped": self.skipped,
-            "fits": self.fits,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Ranking:
-        if not isinstance(d, dict) or d.get("kind") != "transferkit-ranking":
-            raise ConfigError("not a transferkit ranking (rank.json written by `transferkit rank`)")
-        return cls(
-            results=[CandidateResult.from_dict(c) for c in d.get("candidates", [])],
-            score=d["score"],
-            scores=list(d.get("scores", [])),
-            dataset=dict(d.get("dataset", {})),
-            settings=dict(d.get("settings", {})),
-            controls=dict(d.get("controls", {})),
-            recommendation=dict(d.get("recommendation", {})),
-            timings={k: float(v) for k, v in d.get("timings", {}).items()},
-            skipped=list(d.get("skipped", [])),
-            fits=list(d.get("fits", [])),
-        )
-
-
-# --------------------------------------------------------------------------------------------------------
-# ranking
 
 
 def _check_scores(scores: Sequence[str] | str | None, score: str) -> tuple[list[str], str]:
@@ -508,152 +282,6 @@ def _sort_key(r: CandidateResult, score: str) -> tuple[int, float, float, int]:
     return (1 if bad else 0, 0.0 if bad else -float(v), tie, 1 if r.candidate.control else 0)  # type: ignore[arg-type]
 
 
-def check_controls(results: Sequence[CandidateResult], scores: Sequence[str], score: str) -> dict[str, Any]:
-    """Does each random-init control rank below its pretrained counterpart at the same layer?
-
-    Returns ``{"checked", "all_below", "pairs": [...]}``; ``all_below`` is about the ranking score, each
-    pair also records the comparison under every other score (``None`` where a score does not apply).
-    """
-    pairs = []
-    for ctrl in results:
-        c = ctrl.candidate
-        if not c.control:
-            continue
-        pre = next((r for r in results if r.candidate.pretrained and (r.candidate.backbone, r.candidate.layer)
-                    == (c.backbone, c.layer)), None)
-        if pre is None:
-            continue
-        below = {}
-        for name in scores:
-            a, b = ctrl.scores.get(name), pre.scores.get(name)
-            below[name] = None if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) else bool(a < b)
-        pairs.append({
-            "backbone": c.backbone,
-            "layer": c.layer,
-            "control_rank": ctrl.rank,
-            "pretrained_rank": pre.rank,
-            "control_score": ctrl.scores.get(score),
-            "pretrained_score": pre.scores.get(score),
-            "below": bool(below.get(score)),
-            "below_by_score": below,
-        })
-    return {"checked": len(pairs), "all_below": all(p["below"] for p in pairs), "score": score, "pairs": pairs}
-
-
-# --------------------------------------------------------------------------------------------------------
-# recommendation
-
-#: the strategy rule in words, composed from the registered strategies' own rules
-STRATEGY_RULE = (f"'enough items' means at least {FEW_PER_CLASS} in the smallest class (fewer would over-fit a "
-                 f"fine-tuned network) and 'clearly beats' means by at least {CLEAR_GAP:.0%} of the score range; "
-                 f"{advice_rules()}")
-
-
-def recommend(ranking: Ranking) -> dict[str, Any]:
-    """Backbone, layer and strategy to use, with one line saying why; the rule is :data:`STRATEGY_RULE`."""
-    score = ranking.score
-    results = ranking.results
-    best = ranking.top
-    c = best.candidate
-    config = get_config(c.backbone)
-    values = [r.scores[score] for r in results if r.scores.get(score) is not None and math.isfinite(r.scores[score])]  # type: ignore[arg-type]
-    spread = (max(values) - min(values)) if len(values) > 1 else 0.0
-    s_best = float(best.scores[score])  # type: ignore[arg-type]
-    n_min = int(ranking.dataset.get("min_per_class", 0))
-    last = ranking.result(c.backbone, config.default_layer)
-    control = ranking.result(c.backbone, c.layer, pretrained=False)
-    runner_up = next((r for r in results if r.candidate.pretrained and r is not best), None)
-
-    signals: list[str] = []
-    gap = None
-    if c.layer != config.default_layer and last is not None and spread > 0:
-        gap = (s_best - float(last.scores[score])) / spread  # type: ignore[arg-type]
-        if gap >= CLEAR_GAP:
-            signals.append(f"its intermediate layer {c.layer} beats its last layer by {gap:.0%} of the {score} range, "
-                           "so the top of the network is specialised to its source task")
-    control_margin = None
-    if control is not None and control.scores.get(score) is not None:
-        control_margin = s_best - float(control.scores[score])  # type: ignore[arg-type]
-        if control_margin <= 0:
-            signals.append("its pretrained features score no better than a random-init copy of the same network")
-
-    lead = f"{best.candidate.label} has the highest {score} ({_fmt(s_best)}"
-    lead += f"; next {runner_up.candidate.label} at {_fmt(runner_up.scores[score])})" if runner_up else ")"
-    evidence = {"lead": lead, "min_per_class": n_min, "signals": signals, "few_per_class": FEW_PER_CLASS,
-                "layer_is_last": c.layer == config.default_layer, "backbone": c.backbone}
-    advised = [(get_strategy(n).advise(evidence), n) for n in strategy_names()]
-    advice, strategy = max(((a, n) for a, n in advised if a is not None), key=lambda t: t[0].strength)
-    why = advice.why
-    return {
-        "backbone": c.backbone,
-        "layer": c.layer,
-        "strategy": strategy,
-        "why": why,
-        "score": score,
-        "score_value": s_best,
-        "intermediate_gap": gap,
-        "control_margin": control_margin,
-        "min_per_class": n_min,
-        "rule": STRATEGY_RULE,
-        "next_step": advice.next_step,
-    }
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "n/a"
-    v = float(v)
-    return f"{v:.3f}" if abs(v) < 1000 else f"{v:.4g}"
-
-
-# --------------------------------------------------------------------------------------------------------
-# fits: score against obtained accuracy
-
-
-def attach_fits(ranking: Ranking, fits: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Match ``(source, results.json content)`` of fits to candidates; store and return the matches.
-
-    A fit matches the candidate with the same backbone, layer and weights kind (pretrained or
-    random-init). Each entry records the fit's test accuracy next to the candidate's scores; fits of
-    another dataset or image size are kept but flagged in ``note``.
-    """
-    out = []
-    for source, res in fits:
-        if not isinstance(res, dict) or not isinstance(res.get("metrics"), dict) or not isinstance(res.get("model"), dict):
-            raise DataError(f"{source} is not the results.json of a `transferkit fit` (no 'metrics'/'model')")
-        model = res["model"]
-        acc = res["metrics"].get("accuracy")
-        pretrained = not str(model.get("weights_id", "")).startswith("random-init")
-        strategy = model.get("strategy") or default_strategy()
-        match = ranking.result(str(model.get("backbone")), str(model.get("layer")), pretrained)
-        notes = []
-        ds_name = (res.get("dataset") or {}).get("name")
-        if ranking.dataset.get("name") and ds_name and ds_name != ranking.dataset["name"]:
-            notes.append(f"fit on {ds_name!r}, ranking on {ranking.dataset['name']!r}")
-        rank_size = ranking.settings.get("image_size")
-        fit_size = model.get("image_size")
-        if ranking.dataset.get("modality") == "image" and fit_size and rank_size and int(fit_size) != int(rank_size):
-            notes.append(f"fit at {fit_size} px, ranking at {rank_size} px")
-        if match is None:
-            notes.append("no matching candidate in this ranking")
-        out.append({
-            "source": str(source),
-            "backbone": model.get("backbone"),
-            "layer": model.get("layer"),
-            "pretrained": pretrained,
-            "strategy": strategy,
-            "accuracy": None if acc is None else float(acc),
-            "candidate": match.candidate.label if match else None,
-            "rank": match.rank if match else None,
-            "scores": dict(match.scores) if match else {},
-            "note": "; ".join(notes),
-        })
-    ranking.fits = out
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------
-# fit --backbone auto
 
 
 def rank_for_fit(
@@ -687,26 +315,6 @@ def rank_for_fit(
     candidates = make_candidates(modality, backbones, layer_set, controls=True, seed=seed)
     return rank_candidates(X, y, candidates=candidates, layers=layer_set, modality=modality, image_size=image_size, engine=engine,
                            seed=seed, progress=progress, dataset_name=dataset_name, say=say)
-
-
-def ranking_next_steps(ranking: Ranking, verdict: str) -> list[str]:
-    """Concrete next steps from the ranking, for the verdict of a fit that used its recommendation."""
-    rec = ranking.recommendation
-    steps: list[str] = []
-    others = [r for r in ranking.results if r.candidate.pretrained
-              and (r.candidate.backbone, r.candidate.layer) != (rec.get("backbone"), rec.get("layer"))][:2]
-    if verdict != "positive transfer" and others:
-        alts = "; ".join(f"`--backbone {r.candidate.backbone} --layer {r.candidate.layer}` "
-                         f"({ranking.score} {_fmt(r.scores.get(ranking.score))}, rank {r.rank})" for r in others)
-        steps.append(f"the ranking's next candidates: {alts}")
-    if rec.get("next_step"):
-        steps.append(str(rec["next_step"]))
-    bad = [p for p in ranking.controls.get("pairs", []) if not p.get("below")]
-    if bad:
-        p = bad[0]
-        steps.append(f"a random-init {p['backbone']} scored at least as well as the pretrained one at {p['layer']}: "
-                     "its pretrained features carry little for this data")
-    return steps
 
 
 __all__ = [

@@ -202,17 +202,3 @@ def emit(result: dict[str, Any]) -> None:
 
 def rounded(x: float, digits: int = 4) -> float:
     return float(round(float(x), digits))
-
-
-def fashion_dev_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(X, y, X_dev, y_dev)``: 100 labelled Fashion-MNIST images per class and 2,000 development images,
-    all from the *training* set (``numpy.random.default_rng(100)``, disjoint), for choosing defaults
-    without reading the test set."""
-    from transferkit.data.datasets import load_fashion_mnist
-
-    train = load_fashion_mnist("train")
-    rng = np.random.default_rng(100)
-    labelled = rng.permutation(np.concatenate(
-        [rng.choice(np.flatnonzero(train.y == c), 100, replace=False) for c in range(10)]))
-    dev = rng.choice(np.setdiff1d(np.arange(len(train.y)), labelled), 2000, replace=False)
-    return train.X[labelled], train.y[labelled], train.X[dev], train.y[dev]

@@ -11,7 +11,7 @@ the same torchvision network, each with transferkit's session options, after two
 transferkit's graph on the same batch, and reports ``ceiling_ratio`` per round: the largest ratio any
 pipeline built on this ONNX Runtime session could reach over the eager loop (preprocessing excluded from both).
 
-Usage: python bench/onnx_session_ceiling.py [--batch-size 8] [--repeats 16] [--rounds 0]
+Usage: python bench/onnx_session_ceiling.py [--batch-size 8] [--repeats 16] [--rounds 0] [--quick]
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=16)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--rounds", type=int, default=0, help="interleaved eager vs ONNX rounds (0: none)")
+    p.add_argument("--quick", action="store_true", help="smoke run: batch 2, 2 repeats, at most 1 round")
     args = p.parse_args()
+    if args.quick:
+        args.batch_size, args.repeats, args.rounds = 2, 2, min(args.rounds, 1)
     threads = set_threads(args.threads)
 
     import torch

@@ -21,7 +21,7 @@ Agreement: features of (b) against (c) (``max_abs_diff_decode``, ``min_cosine_de
 (``max_abs_diff_vs_eager``); ``max_abs_diff_full_decode_vs_eager`` checks that, decoded at full size, the
 pixels and features are the eager loop's (same torchvision resize and crop arithmetic).
 
-Usage: python bench/photo_throughput.py [--n-images 64] [--width 4032 --height 3024]
+Usage: python bench/photo_throughput.py [--n-images 64] [--width 4032 --height 3024] [--quick]
 """
 
 from __future__ import annotations
@@ -123,7 +123,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--quick", action="store_true", help="smoke run: 8 photos of 1024x768, batches of 4")
     args = p.parse_args()
+    if args.quick:
+        args.n_images, args.width, args.height, args.batch_size = 8, 1024, 768, 4
     threads = set_threads(args.threads)
     load_start = loadavg()
 

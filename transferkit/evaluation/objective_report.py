@@ -2,55 +2,35 @@
 regression, the per-tag table of multi-label tagging, and for multi-task learning the per-task table (with
 the single-task comparison), the per-task confusion matrices and the task weights over training.
 
-Each function reads ``results.json``'s dictionary defensively (a missing or malformed part leaves its
-section out) and returns escaped HTML; the page around it is :mod:`transferkit.evaluation.report`'s.
+Each builder reads ``results.json``'s dictionary defensively (a missing or malformed part leaves its
+section out) and returns :class:`~transferkit.evaluation.page.Section` objects rendered by the report's
+templates (autoescape on); the page around them is :mod:`transferkit.evaluation.report`'s.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import math
-import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..exceptions import ConfigError
 from . import plots
+from .formatting import decimal
+from .page import Section, figure
 
 _SHARING_CSS = {"helped": "pos", "hurt": "neg"}
 
 
-def objective_sections(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """``(id, title, html)`` of every section the results' objective contributes (possibly none)."""
+def objective_sections(results: Mapping[str, Any]) -> list[Section]:
+    """Every section the results' objective contributes (possibly none)."""
     out = [_residuals(results), _per_label(results), *_multi_task(results)]
     return [s for s in out if s is not None]
 
 
-def _esc(v: Any) -> str:
-    return html.escape(str(v), quote=True)
-
-
-def _num(v: Any, fmt: str = "{:.3f}") -> str:
-    return fmt.format(v) if isinstance(v, (int, float)) and math.isfinite(float(v)) else "—"
-
-
-def _img(png: bytes, alt: str) -> str:
-    width, height = struct.unpack(">II", png[16:24])
-    scale = 100 / plots.DPI
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<figure class="plot"><img src="data:image/png;base64,{data}" width="{round(width * scale)}" '
-            f'height="{round(height * scale)}" alt="{_esc(alt)}"></figure>')
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    ths = "".join(f'<th scope="col"{" class=num" if i else ""}>{_esc(h)}</th>' for i, h in enumerate(head))
-    trs = "\n".join("<tr>" + "".join(f"<td{' class=num' if i else ''}>{c}</td>" for i, c in enumerate(r)) + "</tr>"
-                    for r in rows)
-    return f'<div class="table-wrap"><table><thead><tr>{ths}</tr></thead><tbody>\n{trs}\n</tbody></table></div>'
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
 # -- regression --------------------------------------------------------------------------------------------
@@ -77,22 +57,23 @@ def residuals_png(true: Sequence[float], predicted: Sequence[float]) -> bytes:
     return buf.getvalue()
 
 
-def _residuals(results: Mapping[str, Any]) -> tuple[str, str, str] | None:
+def _residuals(results: Mapping[str, Any]) -> Section | None:
     r = results.get("residuals")
     if not isinstance(r, Mapping):
         return None
     t, p = r.get("true"), r.get("predicted")
     if not isinstance(t, list) or not isinstance(p, list) or len(t) != len(p) or len(t) < 2:
         return None
-    return ("residuals", "Residuals",
-            _img(residuals_png(t, p), "Predicted against true values, and the residuals")
-            + "<p class=\"note\">Points on the dashed diagonal are predicted exactly; the histogram shows how far "
-              "off the predictions are, and whether the model leans one way.</p>")
+    fig = figure("plot-residuals", lambda: residuals_png(t, p), "Predicted against true values, and the residuals",
+                 layout="wide")
+    return Section("residuals", "Residuals", template="plots.html.j2", context={
+        "figures": [fig], "note": "Points on the dashed diagonal are predicted exactly; the histogram shows how far "
+                                  "off the predictions are, and whether the model leans one way."})
 
 
 # -- multi-label -------------------------------------------------------------------------------------------
 
-def _per_label(results: Mapping[str, Any]) -> tuple[str, str, str] | None:
+def _per_label(results: Mapping[str, Any]) -> Section | None:
     per = (results.get("metrics") or {}).get("per_label")
     if not isinstance(per, Mapping) or not per:
         return None
@@ -102,11 +83,12 @@ def _per_label(results: Mapping[str, Any]) -> tuple[str, str, str] | None:
         if not isinstance(m, Mapping):
             continue
         b = base.get(tag) if isinstance(base, Mapping) else None
-        rows.append([_esc(tag), _num(m.get("precision")), _num(m.get("recall")), _num(m.get("f1")),
-                     _num((b or {}).get("f1")), _num(m.get("support"), "{:,}")])
-    return ("per-label", "Per tag", _table(["tag", "precision", "recall", "F1", "F1 baseline", "support"], rows)
-            + '<p class="note">Each tag has its own decision threshold, tuned for its F1 on held-out predictions of '
-              "the training data.</p>")
+        rows.append([tag, decimal(m.get("precision")), decimal(m.get("recall")), decimal(m.get("f1")),
+                     decimal((b or {}).get("f1")), decimal(m.get("support"), "{:,.0f}")])
+    return Section("per-label", "Per tag", template="table.html.j2", context={
+        "head": ["tag", "precision", "recall", "F1", "F1 baseline", "support"], "rows": rows, "numeric_from": 1,
+        "note": "Each tag has its own decision threshold, tuned for its F1 on held-out predictions of the "
+                "training data."})
 
 
 # -- multi-task --------------------------------------------------------------------------------------------
@@ -131,7 +113,7 @@ def task_weights_png(epochs: Sequence[Mapping[str, Any]], tasks: Sequence[str]) 
     return buf.getvalue()
 
 
-def _multi_task(results: Mapping[str, Any]) -> list[tuple[str, str, str] | None]:
+def _multi_task(results: Mapping[str, Any]) -> list[Section]:
     tasks_metrics = (results.get("metrics") or {}).get("tasks")
     if not isinstance(tasks_metrics, Mapping) or not tasks_metrics:
         return []
@@ -141,29 +123,29 @@ def _multi_task(results: Mapping[str, Any]) -> list[tuple[str, str, str] | None]
     rows = []
     for task, m in tasks_metrics.items():
         s = single.get(task) or {}
-        sharing = s.get("sharing")
-        cell = (f'<span class="{_SHARING_CSS.get(sharing, "")}">{_esc(sharing)}</span> '
-                f'({_num(100 * s["ci_low"], "{:+.1f}")} to {_num(100 * s["ci_high"], "{:+.1f}")} pt)'
-                if sharing and isinstance(s.get("ci_low"), (int, float)) else "—")
-        rows.append([_esc(task), _num((m or {}).get("accuracy")), _num((base.get(task) or {}).get("accuracy")),
-                     _esc((verdicts.get(task) or {}).get("verdict", "—")), _num(s.get("single_task_accuracy")), cell])
-    table = _table(["task", "accuracy", "baseline", "verdict vs baseline", "trained alone", "sharing the trunk"], rows)
-    note = ('<p class="note">"Trained alone": the same backbone, settings and budget on that task\'s labelled items '
-            "only. Sharing <em>hurt</em> means negative transfer between the tasks.</p>")
-    out: list[tuple[str, str, str] | None] = [("tasks", "Per task", table + note)]
+        sharing = s.get("sharing") if _finite(s.get("ci_low")) and _finite(s.get("ci_high")) else None
+        rows.append({"task": task, "accuracy": (m or {}).get("accuracy"), "baseline": (base.get(task) or {}).get("accuracy"),
+                     "verdict": (verdicts.get(task) or {}).get("verdict", "—"), "alone": s.get("single_task_accuracy"),
+                     "sharing": sharing, "sharing_css": _SHARING_CSS.get(sharing or "", ""),
+                     "ci_low": decimal(100 * s["ci_low"], "{:+.1f}") if sharing else "",
+                     "ci_high": decimal(100 * s["ci_high"], "{:+.1f}") if sharing else ""})
+    out = [Section("tasks", "Per task", template="tasks.html.j2", context={"rows": rows})]
     figures = []
-    for task, m in tasks_metrics.items():
+    for i, (task, m) in enumerate(tasks_metrics.items()):
         cm, labels = (m or {}).get("confusion_matrix"), (m or {}).get("labels")
         if isinstance(cm, list) and isinstance(labels, list) and cm:
-            try:
-                figures.append(_img(plots.confusion_matrix_png(cm, labels, title=f"Task {task}"),
-                                    f"Confusion matrix of task {task}"))
-            except ConfigError:  # a malformed matrix leaves its plot out, not the report
-                continue
+            fig = figure(f"plot-task-{i}-confusion", lambda cm=cm, labels=labels, task=task: plots.confusion_matrix_png(
+                cm, labels, title=f"Task {task}"), f"Confusion matrix of task {task}")
+            if fig.error is None:  # a malformed matrix leaves its plot out, not the report
+                figures.append(fig)
     if figures:
-        out.append(("task-confusion", "Confusion matrix per task", '<div class="plots">' + "".join(figures) + "</div>"))
+        out.append(Section("task-confusion", "Confusion matrix per task", template="plots.html.j2",
+                           context={"figures": figures}))
     epochs = (results.get("history") or {}).get("epochs")
-    if isinstance(epochs, list) and epochs and any(k.startswith("train_w_") for k in epochs[0]):
-        out.append(("task-weights", "Task weights over training", _img(task_weights_png(epochs, list(tasks_metrics)),
-                                                                       "Weight of each task's loss per epoch")))
+    if isinstance(epochs, list) and epochs and isinstance(epochs[0], Mapping) \
+            and any(str(k).startswith("train_w_") for k in epochs[0]):
+        fig = figure("plot-task-weights", lambda: task_weights_png(epochs, list(tasks_metrics)),
+                     "Weight of each task's loss per epoch")
+        out.append(Section("task-weights", "Task weights over training", template="plots.html.j2",
+                           context={"figures": [fig]}))
     return out

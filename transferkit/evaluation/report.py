@@ -34,8 +34,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
-
 from .._utils import atomic_write_text
 from ..exceptions import ConfigError
 from .fit_sections import fit_sections, header_html
@@ -71,7 +69,7 @@ def report_html(results: Mapping[str, Any], sections: Iterable[Section] = ()) ->
     created = date(results.get("created"))
     return page_html(title="transferkit report" + (f" — {name}" if name else ""),
                      header=header_html(results),
-                     sections=[*head, *contributed, *(Section(sid, title, body=Markup(content)) for sid, title, content in objective_sections(results)), *tail],
+                     sections=[*head, *contributed, *objective_sections(results), *tail],
                      footer=[f"run of {created}"] if created else [],
                      version=text(results.get("transferkit_version")))
 

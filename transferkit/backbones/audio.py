@@ -193,7 +193,9 @@ class WhisperBackbone(Backbone):
 
     def collate(self, prepared: Sequence[Any]) -> dict[str, np.ndarray]:
         windows = [w for item in prepared for w in item]
-        width = max(m.shape[1] for m, _, _ in windows)
+        # at least 2 floor frames after every window, so the convolutions at its edge see the same values
+        # whatever the batch's longest window (a 30-s window is Whisper's full 3000 frames: nothing to add)
+        width = max(m.shape[1] + (2 if m.shape[1] < 2 * 1500 else 0) for m, _, _ in windows)
         mel = np.empty((len(windows), windows[0][0].shape[0], width), dtype=np.float32)
         key_mask = np.full((len(windows), width // 2), MASKED, dtype=np.float32)
         frames = np.zeros((len(windows), width // 2), dtype=np.float32)

@@ -15,7 +15,7 @@ def _whisper(name: str, description: str, dim: int, depth: int, heads: int, sour
         description=f"{description}, mean of the encoder states over the clip's frames ({_WHISPER_NOTE})",
         weights=source, layers=layers, blocks=tuple(f"layers.{i}" for i in range(depth)),
         license="MIT", params_millions=params,
-        extra={"ct2_sha256": ct2_sha256, "more_parts": more_parts, "n_mels": 80, "clip_length": False,
+        extra={"ct2_sha256": ct2_sha256, "more_parts": list(more_parts), "n_mels": 80, "clip_length": False,
                "architecture": {"num_mel_bins": 80, "d_model": dim, "encoder_layers": depth,
                                 "encoder_attention_heads": heads, "encoder_ffn_dim": 4 * dim,
                                 "max_source_positions": 1500, "decoder_layers": 1, "decoder_attention_heads": 1,

@@ -12,8 +12,9 @@ sf = pytest.importorskip("soundfile")
 pytest.importorskip("soxr")
 
 from transferkit.data import audio  # noqa: E402
+from transferkit.data.audio import AudioArrays, AudioPaths  # noqa: E402
 from transferkit.data.datasets import list_images, load_csv, load_dataset  # noqa: E402
-from transferkit.data.items import AudioArrays, AudioPaths, as_items  # noqa: E402
+from transferkit.data.items import as_items  # noqa: E402
 from transferkit.exceptions import AudioReadError  # noqa: E402
 
 

@@ -9,13 +9,16 @@ the fix, the same rule as broken images (the run stops at the first one).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..exceptions import AudioReadError, ConfigError
+from ..exceptions import AudioReadError, ConfigError, DataError
+from .items import AUDIO_EXTENSIONS, AUDIO_ITEMS, ItemSource, _digest
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au")
+__all__ = ["AUDIO_EXTENSIONS", "AudioArrays", "AudioPaths", "audio_items", "read_audio", "resample"]
 #: the rate every audio backbone takes
 SAMPLE_RATE = 16000
 #: the longest clip accepted (10 minutes): longer files are almost always recordings given by mistake
@@ -102,3 +105,73 @@ def read_audio(path: str | os.PathLike[str], rate: int = SAMPLE_RATE) -> np.ndar
     if data.shape[0] == 0:
         raise AudioReadError(f"{where} is empty (0 samples); remove it or record it again")
     return check_clip(resample(to_mono(data), native, rate), where, rate)
+
+
+class AudioPaths(ItemSource):
+    """Sound files, each loaded as a 16 kHz mono float32 waveform (:func:`~transferkit.data.audio.read_audio`)."""
+
+    modality = "audio"
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        self.paths = [Path(p) for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, i: int) -> np.ndarray:
+        return read_audio(self.paths[i])
+
+    def content_hash(self, i: int) -> bytes:
+        try:
+            return _digest(b"audio-file:", self.paths[i].read_bytes())
+        except FileNotFoundError as exc:
+            raise AudioReadError(f"audio file {str(self.paths[i])!r} does not exist") from exc
+        except OSError as exc:
+            raise AudioReadError(f"cannot read audio file {str(self.paths[i])!r} ({exc.strerror or exc})") from exc
+
+    def describe(self, i: int) -> str:
+        return str(self.paths[i])
+
+
+class AudioArrays(ItemSource):
+    """Waveforms given as arrays ((frames,) or (frames, channels)) at ``sample_rate`` Hz."""
+
+    modality = "audio"
+
+    def __init__(self, waves: Sequence[np.ndarray], sample_rate: int = SAMPLE_RATE) -> None:
+        self.waves = list(waves)
+        self.sample_rate = int(sample_rate)
+
+    def __len__(self) -> int:
+        return len(self.waves)
+
+    def load(self, i: int) -> np.ndarray:
+        where = f"audio clip {i} of the array"
+        wave = np.asarray(self.waves[i])
+        if wave.dtype.kind not in "fiu" or wave.ndim not in (1, 2):
+            raise ConfigError(f"{where} has shape {wave.shape} and dtype {wave.dtype}; expected float samples "
+                              "(frames,) or (frames, channels)")
+        return check_clip(resample(to_mono(wave.astype(np.float32)), self.sample_rate), where)
+
+    def content_hash(self, i: int) -> bytes:
+        arr = np.ascontiguousarray(np.asarray(self.waves[i], dtype=np.float32))
+        return _digest(b"audio-array:", str(self.sample_rate).encode(), str(arr.shape).encode(), arr.tobytes())
+
+    def describe(self, i: int) -> str:
+        return f"audio clip {i} of the array"
+
+
+def audio_items(X: Any) -> ItemSource:
+    """The item source of audio input: sound-file paths, or waveforms (1-D float arrays at 16 kHz)."""
+    seq = list(X)
+    if not seq:
+        raise DataError("X is empty; pass at least one item per class")
+    if all(isinstance(p, (str, os.PathLike)) for p in seq):
+        return AudioPaths(seq)
+    if all(isinstance(w, np.ndarray) for w in seq):
+        return AudioArrays(seq)
+    raise ConfigError("this backbone takes audio input; pass a list of sound-file paths or of 16 kHz waveforms "
+                      "(1-D float arrays)")
+
+
+AUDIO_ITEMS[:] = [audio_items]

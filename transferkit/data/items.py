@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..exceptions import AudioReadError, ConfigError, DataError, ImageReadError
-from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, check_clip, read_audio, resample, to_mono
+from ..exceptions import ConfigError, DataError, ImageReadError
 
 #: version of the code that turns items into model inputs (image decoding, EXIF orientation, JPEG draft
 #: decoding, grey/alpha/16-bit conversion, resize + center crop here; tokenisation in ``backbones/text.py``).
@@ -340,60 +339,6 @@ class Texts(ItemSource):
         return f"text {i} ({t[:40]!r}{'…' if len(t) > 40 else ''})"
 
 
-class AudioPaths(ItemSource):
-    """Sound files, each loaded as a 16 kHz mono float32 waveform (:func:`~transferkit.data.audio.read_audio`)."""
-
-    modality = "audio"
-
-    def __init__(self, paths: Sequence[str | os.PathLike[str]]) -> None:
-        self.paths = [Path(p) for p in paths]
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def load(self, i: int) -> np.ndarray:
-        return read_audio(self.paths[i])
-
-    def content_hash(self, i: int) -> bytes:
-        try:
-            return _digest(b"audio-file:", self.paths[i].read_bytes())
-        except FileNotFoundError as exc:
-            raise AudioReadError(f"audio file {str(self.paths[i])!r} does not exist") from exc
-        except OSError as exc:
-            raise AudioReadError(f"cannot read audio file {str(self.paths[i])!r} ({exc.strerror or exc})") from exc
-
-    def describe(self, i: int) -> str:
-        return str(self.paths[i])
-
-
-class AudioArrays(ItemSource):
-    """Waveforms given as arrays ((frames,) or (frames, channels)) at ``sample_rate`` Hz."""
-
-    modality = "audio"
-
-    def __init__(self, waves: Sequence[np.ndarray], sample_rate: int = SAMPLE_RATE) -> None:
-        self.waves = list(waves)
-        self.sample_rate = int(sample_rate)
-
-    def __len__(self) -> int:
-        return len(self.waves)
-
-    def load(self, i: int) -> np.ndarray:
-        where = f"audio clip {i} of the array"
-        wave = np.asarray(self.waves[i])
-        if wave.dtype.kind not in "fiu" or wave.ndim not in (1, 2):
-            raise ConfigError(f"{where} has shape {wave.shape} and dtype {wave.dtype}; expected float samples "
-                              "(frames,) or (frames, channels)")
-        return check_clip(resample(to_mono(wave.astype(np.float32)), self.sample_rate), where)
-
-    def content_hash(self, i: int) -> bytes:
-        arr = np.ascontiguousarray(np.asarray(self.waves[i], dtype=np.float32))
-        return _digest(b"audio-array:", str(self.sample_rate).encode(), str(arr.shape).encode(), arr.tobytes())
-
-    def describe(self, i: int) -> str:
-        return f"audio clip {i} of the array"
-
-
 def _looks_like_path(x: Any) -> bool:
     return isinstance(x, os.PathLike) or (
         isinstance(x, str) and x.lower().endswith(IMAGE_EXTENSIONS) and "\n" not in x
@@ -420,21 +365,15 @@ def native_square_size(X: Any, max_size: int = MAX_NATIVE_SIZE, sample: int = 25
     return int(w) if w == h and w <= max_size else None
 
 
+#: sound-file extensions (libsndfile reads them; mp3 where the platform's libsndfile does)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au")
+#: builds the item source of audio input; set by :mod:`transferkit.data.audio` (imported with the package)
+AUDIO_ITEMS: list[Any] = []
+
+
 def _audio_paths(X: Any) -> bool:
     return isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], (str, os.PathLike)) \
         and str(X[0]).lower().endswith(AUDIO_EXTENSIONS)
-
-
-def _audio_items(X: Any) -> ItemSource:
-    seq = list(X)
-    if not seq:
-        raise DataError("X is empty; pass at least one item per class")
-    if all(isinstance(p, (str, os.PathLike)) for p in seq):
-        return AudioPaths(seq)
-    if all(isinstance(w, np.ndarray) for w in seq):
-        return AudioArrays(seq)
-    raise ConfigError("this backbone takes audio input; pass a list of sound-file paths or of 16 kHz waveforms "
-                      "(1-D float arrays)")
 
 
 def as_items(X: Any, modality: str | None = None) -> ItemSource:
@@ -447,7 +386,7 @@ def as_items(X: Any, modality: str | None = None) -> ItemSource:
     if isinstance(X, ItemSource):
         source = X
     elif modality == "audio" or (modality is None and _audio_paths(X)):
-        source = _audio_items(X)
+        source = AUDIO_ITEMS[0](X)
     elif isinstance(X, np.ndarray):
         if X.dtype.kind in ("U", "S", "O") and X.ndim == 1:
             return as_items(X.tolist(), modality)

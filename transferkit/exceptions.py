@@ -38,6 +38,10 @@ class ImageReadError(DataError):
     """An image file cannot be decoded."""
 
 
+class AudioReadError(DataError):
+    """An audio file cannot be decoded, or its clip cannot be used (empty, silent, too long)."""
+
+
 class WeightsError(TransferKitError, RuntimeError):
     """Pretrained weights cannot be found, installed, verified or loaded."""
 
@@ -86,6 +90,7 @@ __all__ = [
     "DataError",
     "DuplicateNameError",
     "ImageReadError",
+    "AudioReadError",
     "ModelFileError",
     "NotFittedError",  # noqa: F822 - defined on first use by __getattr__
     "OfflineError",

@@ -36,6 +36,7 @@ FAMILIES: dict[str, Callable[..., Backbone]] = {}
 
 def _families() -> dict[str, Callable[..., Backbone]]:
     if not FAMILIES:
+        from .audio import build_crepe, build_whisper
         from .text import build_transformers, build_word_vectors
         from .vision import build_smallcnn, build_timm, build_torchvision
 
@@ -45,6 +46,8 @@ def _families() -> dict[str, Callable[..., Backbone]]:
             smallcnn=build_smallcnn,
             transformers=build_transformers,
             word_vectors=build_word_vectors,
+            whisper=build_whisper,
+            crepe=build_crepe,
         )
     return FAMILIES
 
@@ -243,6 +246,11 @@ def _builtin() -> list[tuple[BackboneConfig, tuple[str, ...]]]:
 
 
 for _config, _aliases in _builtin():
+    register_backbone(_config, _aliases)
+
+from .audio_registry import audio_backbones  # noqa: E402  (configs only; no torch)
+
+for _config, _aliases in audio_backbones():
     register_backbone(_config, _aliases)
 
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Modality = Literal["image", "text"]
+Modality = Literal["image", "text", "audio"]
 
 #: Pseudo-layer of backbones with a source classifier (``num_source_classes > 0``): its "features" are the
 #: source classifier's softmax probabilities (N, num_source_classes) on the pooled last-layer features. It

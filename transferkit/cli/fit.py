@@ -253,7 +253,7 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
                       require_labels=False, id_column=id_column, allow_outside_paths=allow_outside_paths)
         if id_column is not None:
             return ds.extra["ids"], ds.X
-        names = list(ds.X) if ds.modality == "image" else [f"row {i + 2}" for i in range(len(ds.X))]
+        names = list(ds.X) if ds.modality != "text" else [f"row {i + 2}" for i in range(len(ds.X))]
         return names, ds.X
     if path.suffix.lower() == ".txt":
         lines = [ln.rstrip("\n") for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -262,7 +262,7 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
         return [f"line {i + 1}" for i in range(len(lines))], lines
     if modality == "text":
         raise fail(f"this model takes text; pass a CSV with a text column or a .txt file, not {data!r}")
-    files = list_images(path)
+    files = list_images(path, modality)
     return files, files
 
 

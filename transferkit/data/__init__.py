@@ -1,5 +1,6 @@
 """Data layer: item sources, datasets and loaders, the embedding cache."""
 
+from .audio import AudioArrays, AudioPaths, read_audio
 from .cache import EmbeddingCache
 from .datasets import (
     BUILTIN,
@@ -17,6 +18,9 @@ from .datasets import (
 from .items import ImageArray, ImagePaths, ItemSource, Texts, as_items, read_image
 
 __all__ = [
+    "AudioArrays",
+    "AudioPaths",
+    "read_audio",
     "BUILTIN",
     "Dataset",
     "EmbeddingCache",

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._registry import did_you_mean
 from ..exceptions import DataError
+from .audio import AUDIO_EXTENSIONS
 from .csv_checks import confine_paths, read_rows, warn_empty_texts
 from .items import IMAGE_EXTENSIONS
 
@@ -108,7 +109,8 @@ def check_labels(y: Any, what: str = "y", min_classes: int = 2) -> np.ndarray:
 
 
 def load_image_folder(path: str | os.PathLike[str]) -> Dataset:
-    """A folder with one subfolder per class holding that class's images (like torchvision ImageFolder)."""
+    """A folder with one subfolder per class holding that class's images (like torchvision ImageFolder), or
+    that class's sound files (``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ...) when it holds no images."""
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"folder {str(root)!r} does not exist; pass a folder with one subfolder per class")
@@ -124,6 +126,11 @@ def load_image_folder(path: str | os.PathLike[str]) -> Dataset:
         paths += [str(f) for f in files]
         labels += [d.name] * len(files)
     if not paths:
+        sounds = [(str(f), d.name) for d in class_dirs for f in sorted(d.rglob("*"))
+                  if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith(".")]
+        if sounds:
+            return Dataset(X=[p for p, _ in sounds], y=np.asarray([c for _, c in sounds]), modality="audio",
+                           name=root.name)
         loose = [f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
         hint = (
             f"it holds {len(loose)} loose images: move them into one subfolder per class"
@@ -134,18 +141,20 @@ def load_image_folder(path: str | os.PathLike[str]) -> Dataset:
     return Dataset(X=paths, y=np.asarray(labels), modality="image", name=root.name)
 
 
-def list_images(path: str | os.PathLike[str]) -> list[str]:
-    """All image files under a folder (any depth), sorted; for unlabelled prediction."""
+def list_images(path: str | os.PathLike[str], modality: str = "image") -> list[str]:
+    """All image files (``modality="audio"``: sound files) under a folder (any depth), sorted; for unlabelled
+    prediction."""
+    exts, what = (AUDIO_EXTENSIONS, "sound files") if modality == "audio" else (IMAGE_EXTENSIONS, "images")
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"path {str(root)!r} does not exist")
     if root.is_file():
-        if root.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise DataError(f"{str(root)!r} is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
+        if root.suffix.lower() not in exts:
+            raise DataError(f"{str(root)!r} is not one of the {what} this model takes ({', '.join(exts)})")
         return [str(root)]
-    files = sorted(str(f) for f in root.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    files = sorted(str(f) for f in root.rglob("*") if f.is_file() and f.suffix.lower() in exts)
     if not files:
-        raise DataError(f"folder {str(root)!r} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+        raise DataError(f"folder {str(root)!r} has no {what} ({', '.join(exts)})")
     return files
 
 
@@ -216,7 +225,7 @@ def load_csv(
     if input_column:
         item_col = need(input_column, "input")
         values = [str(r[item_col] or "").strip().lower() for r in rows]
-        modality = "image" if all(v.endswith(IMAGE_EXTENSIONS) for v in values) else "text"
+        modality = "image" if all(v.endswith(IMAGE_EXTENSIONS + AUDIO_EXTENSIONS) for v in values) else "text"
     elif text_column:
         item_col, modality = need(text_column, "text"), "text"
     elif path_column:
@@ -240,8 +249,10 @@ def load_csv(
                 )
             guess = rest[0]
             values = [str(r[guess] or "").strip().lower() for r in rows]
-            modality = "image" if all(v.endswith(IMAGE_EXTENSIONS) for v in values) else "text"
+            modality = "image" if all(v.endswith(IMAGE_EXTENSIONS + AUDIO_EXTENSIONS) for v in values) else "text"
         item_col = guess
+    if modality == "image" and all(str(r[item_col] or "").strip().lower().endswith(AUDIO_EXTENSIONS) for r in rows):
+        modality = "audio"
     labels = None
     if label_column and (require_labels or label_column in columns):
         label_col = need(label_column, "label")
@@ -254,16 +265,16 @@ def load_csv(
         labels = np.asarray([[(r[c] or "").strip() or None for c in task_columns] for r in rows], dtype=object)
     items = [r[item_col] for r in rows]
     for i, v in enumerate(items):
-        if v is None or (modality == "image" and not str(v).strip()):
+        if v is None or (modality != "text" and not str(v).strip()):
             raise DataError(f"row {i + 2} of {csv_path.name!r} has an empty {item_col!r}; fill or drop it")
     if modality == "text":
         extra_empty = warn_empty_texts(items, csv_path, item_col)
-    if modality == "image":
+    if modality != "text":
         items = confine_paths([str(p).strip() for p in items], csv_path, item_col, allow_outside_paths)
         missing = [p for p in items if not Path(p).is_file()]
         if missing:
             raise DataError(
-                f"{len(missing)} image paths in {csv_path.name!r} do not exist, e.g. {missing[0]!r}; "
+                f"{len(missing)} {modality} paths in {csv_path.name!r} do not exist, e.g. {missing[0]!r}; "
                 "paths are relative to the CSV's folder"
             )
     extra: dict[str, Any] = {"empty_texts": extra_empty} if modality == "text" else {}

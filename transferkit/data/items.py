@@ -365,6 +365,17 @@ def native_square_size(X: Any, max_size: int = MAX_NATIVE_SIZE, sample: int = 25
     return int(w) if w == h and w <= max_size else None
 
 
+#: sound-file extensions (libsndfile reads them; mp3 where the platform's libsndfile does)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au")
+#: builds the item source of audio input; set by :mod:`transferkit.data.audio` (imported with the package)
+AUDIO_ITEMS: list[Any] = []
+
+
+def _audio_paths(X: Any) -> bool:
+    return isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], (str, os.PathLike)) \
+        and str(X[0]).lower().endswith(AUDIO_EXTENSIONS)
+
+
 def as_items(X: Any, modality: str | None = None) -> ItemSource:
     """Wrap ``X`` in the matching :class:`ItemSource`.
 
@@ -374,6 +385,8 @@ def as_items(X: Any, modality: str | None = None) -> ItemSource:
     """
     if isinstance(X, ItemSource):
         source = X
+    elif modality == "audio" or (modality is None and _audio_paths(X)):
+        source = AUDIO_ITEMS[0](X)
     elif isinstance(X, np.ndarray):
         if X.dtype.kind in ("U", "S", "O") and X.ndim == 1:
             return as_items(X.tolist(), modality)

@@ -1,7 +1,9 @@
 """From-scratch baselines every fit is compared against, trained on the same split as the transfer model.
 
 - images: :class:`RawPixelClassifier` — pixels (small, flattened) → standardise → logistic regression;
-- text: :class:`TfidfClassifier` — TF-IDF of words and word pairs → logistic regression.
+- text: :class:`TfidfClassifier` — TF-IDF of words and word pairs → logistic regression;
+- audio: :class:`MfccClassifier` — MFCC statistics (mean, std of the coefficients and of their deltas) →
+  standardise → logistic regression.
 
 Both choose their regularisation by stratified cross-validation, as the transfer heads do, so the
 comparison is between representations, not between tuning efforts.
@@ -34,6 +36,56 @@ def raw_pixels(X: Any, size: int, grey: bool | None) -> tuple[np.ndarray, bool]:
     if use_grey:
         stack = stack[..., :1]
     return stack.reshape(len(stack), -1).astype(np.float32) / 255.0, use_grey
+
+
+N_MFCC = 20
+
+
+def mfcc_stats(X: Any, n_mfcc: int = N_MFCC) -> np.ndarray:
+    """``(N, 4·n_mfcc)`` MFCC statistics of clips ``X`` (16 kHz): mean and std over frames of the MFCCs
+    (25-ms Hann window, 10-ms hop, 40 mel bands from 20 Hz to 8 kHz, log, DCT-II) and of their deltas."""
+    from scipy.fft import dct
+    from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
+
+    from ..data.audio import SAMPLE_RATE
+
+    items = as_items(X, "audio")
+    mel = mel_filter_bank(num_frequency_bins=257, num_mel_filters=40, min_frequency=20.0,
+                          max_frequency=SAMPLE_RATE / 2, sampling_rate=SAMPLE_RATE, norm="slaney", mel_scale="slaney")
+    window = window_function(400, "hann")
+    rows = []
+    for i in range(len(items)):
+        wave = items.load(i).astype(np.float64)
+        if len(wave) < 400:
+            wave = np.pad(wave, (0, 400 - len(wave)))
+        logmel = spectrogram(wave, window, frame_length=400, hop_length=160, fft_length=512, power=2.0,
+                             mel_filters=mel, log_mel="log", mel_floor=1e-10)
+        mfcc = dct(logmel, type=2, axis=0, norm="ortho")[:n_mfcc]  # (n_mfcc, frames)
+        delta = np.diff(mfcc, axis=1) if mfcc.shape[1] > 1 else np.zeros_like(mfcc)
+        rows.append(np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]))
+    return np.asarray(rows, dtype=np.float32)
+
+
+class MfccClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression on MFCC statistics (:func:`mfcc_stats`), C chosen by cross-validation."""
+
+    name = "MFCC logistic regression"
+
+    def __init__(self, n_mfcc: int = N_MFCC, random_state: int | None = 0) -> None:
+        self.n_mfcc = n_mfcc
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> MfccClassifier:
+        F = mfcc_stats(X, self.n_mfcc)
+        self.classes_, y_index = np.unique(np.asarray(y), return_inverse=True)
+        self.head_, _ = fit_head("logreg", F, y_index, {"power": 1.0}, random_state=self.random_state)
+        self.description_ = (f"logistic regression on MFCC statistics ({F.shape[1]} values: mean and std of "
+                             f"{self.n_mfcc} MFCCs and of their deltas; C={self.head_.params['C']:g}, "
+                             f"{self.head_.params['selected_by']})")
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[self.head_.predict_index(mfcc_stats(X, self.n_mfcc))]
 
 
 def tfidf_vectorizer() -> Any:
@@ -122,8 +174,10 @@ class TfidfClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.model_.predict(self.vectorizer_.transform(texts))]
 
 
-def make_baseline(modality: str, random_state: int | None = 0) -> RawPixelClassifier | TfidfClassifier:
+def make_baseline(modality: str, random_state: int | None = 0) -> Any:
     """The from-scratch baseline for a modality."""
+    if modality == "audio":
+        return MfccClassifier(random_state=random_state)
     if modality == "image":
         return RawPixelClassifier(random_state=random_state)
     if modality == "text":

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..data.items import as_items, native_square_size
-from .baselines import raw_pixels, tfidf_vectorizer
+from .baselines import mfcc_stats, raw_pixels, tfidf_vectorizer
 
-_INPUTS = {"image": "raw-pixel", "text": "TF-IDF"}
+_INPUTS = {"image": "raw-pixel", "text": "TF-IDF", "audio": "MFCC"}
 
 
 class ScratchBaseline:
@@ -37,6 +37,11 @@ class ScratchBaseline:
                                                     random_state=self.random_state, n_jobs=None)
             what = f"{self.size_}×{self.size_} {'grey' if self.grey_ else 'RGB'} pixels"
             how = ", ".join(f"{k}={v:g}" for k, v in self.head_.params.items() if isinstance(v, float) and k != "power")
+        elif self.modality == "audio":
+            self.head_, _ = self.objective.fit_head(mfcc_stats(X), Y, self.objective.heads[0], {"power": 1.0},
+                                                    random_state=self.random_state, n_jobs=None)
+            what = "MFCC statistics"
+            how = ", ".join(f"{k}={v:g}" for k, v in self.head_.params.items() if isinstance(v, float) and k != "power")
         else:
             texts = list(as_items(X, "text").texts)  # type: ignore[attr-defined]
             self.vectorizer_ = tfidf_vectorizer()
@@ -50,5 +55,7 @@ class ScratchBaseline:
         if self.modality == "image":
             P, _ = raw_pixels(X, self.size_, self.grey_)
             return self.objective.decode(self.head_, self.head_.logits(P))
+        if self.modality == "audio":
+            return self.objective.decode(self.head_, self.head_.logits(mfcc_stats(X)))
         texts = list(as_items(X, "text").texts)  # type: ignore[attr-defined]
         return self.objective.predict_sparse(self.model_, self.vectorizer_.transform(texts))

@@ -29,6 +29,12 @@ def preprocessing_spec(config: BackboneConfig, image_size: int | None,
             "std": [float(v) for v in (config.std or (1.0, 1.0, 1.0))],
             "code_version": code,
         }
+    if config.modality == "audio":  # the resampler and window settings change the features: in the key
+        from ..data.audio import RESAMPLER, SAMPLE_RATE
+
+        return {"sample_rate": SAMPLE_RATE, "resampler": RESAMPLER, "mono": "channel-mean",
+                "pooling": "mean-over-valid-frames", "code_version": code,
+                **{k: config.extra[k] for k in ("clip_length", "n_mels", "hop", "max_frames") if k in config.extra}}
     spec: dict[str, Any] = {"tokenizer": tokenizer or {}, "pooling": "mean", "code_version": code}
     if config.family != "word_vectors":  # word vectors average every word: no token limit
         spec["max_length"] = int(config.max_length or 256)

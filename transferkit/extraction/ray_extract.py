@@ -6,8 +6,8 @@ Items (image paths or texts) become a Ray dataset of ``id`` / ``item`` / ``label
 actor). Actors return Arrow tables of the schema :func:`transferkit.extraction.writer.embedding_schema`
 describes, so every shard has the same columns and metadata as ``transferkit extract`` without Ray.
 
-Fault tolerance is Ray's: actors are restarted when their process dies (``max_restarts=-1``) and the task
-that was running is retried on a live actor (``max_task_retries=-1``); the output is written by Ray Data's
+Fault tolerance is Ray's: Ray Data's actor pool restarts actors whose process dies (``max_restarts=-1``)
+and retries the task that was running (``max_task_retries=-1``), its defaults since Ray 2.x; the output is written by Ray Data's
 Parquet sink only from completed blocks, into a temporary sibling folder that is renamed onto ``out`` when
 every block is written, so no item is lost or duplicated by a killed worker. The embedding cache is not used
 on the workers (each node would hold its own; the output is the shared product).
@@ -138,9 +138,7 @@ def extract_with_ray(
             batch_size=None,  # one block per call: the block is the unit Ray retries
             concurrency=workers,
             num_cpus=threads_per_worker,
-            max_restarts=-1,
-            max_task_retries=-1,
-        )
+        )  # Ray Data's actor pool restarts dead actors and retries their tasks by default (max_restarts=-1)
         embedded.write_parquet(str(tmp / "shards"))
         shards = sorted((tmp / "shards").glob("*.parquet"))
         rows = _count_rows(shards)

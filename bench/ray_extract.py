@@ -99,12 +99,13 @@ def throughput(n: int, work: Path) -> dict:
 
 
 def memory(n: int, work: Path) -> dict:
-    from transferkit.backbones import BackboneConfig
+    from transferkit.backbones import BackboneConfig, WeightsSource
     from transferkit.extraction import Extractor
     from transferkit.extraction.writer import write_embeddings
 
     config = BackboneConfig(name="bench-smallcnn", family="smallcnn", architecture="smallcnn", modality="image",
-                            description="random-init SmallCNN", layers={"features.2": 64}, blocks=("features.2",),
+                            description="random-init SmallCNN", weights=WeightsSource(sha256="none (random init)"), layers={"features.0": 16, "features.1": 32, "features.2": 64},
+                            blocks=("features.0", "features.1", "features.2"),
                             input_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), num_source_classes=10,
                             extra={"widths": [16, 32, 64]})
     X = np.random.default_rng(0).integers(0, 256, size=(n, 32, 32), dtype=np.uint8)

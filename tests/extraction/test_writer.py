@@ -128,3 +128,16 @@ def test_resume_after_kill_9_keeps_every_item_exactly_once(tiny_backbone: str, t
     ids, emb = _rows(out)
     assert ids == [str(i) for i in range(len(X))]  # every item exactly once, in order
     np.testing.assert_allclose(emb, extractor.extract(X), atol=1e-6)
+
+
+def test_feature_extractor_writes_the_same_embeddings_as_transform(tiny_backbone: str, tiny_images,
+                                                                   tmp_path: Path) -> None:
+    from transferkit.estimators import FeatureExtractor
+
+    X, y = tiny_images
+    fe = FeatureExtractor(tiny_backbone, cache=False, progress=False)
+    summary = fe.write_embeddings(X, tmp_path / "emb.parquet", y, chunk_size=20)
+    assert summary["rows"] == len(X)
+    ids, emb = _rows(tmp_path / "emb.parquet")
+    np.testing.assert_allclose(emb, fe.transform(X), atol=1e-6)
+    assert pq.read_table(tmp_path / "emb.parquet").column("label").to_pylist() == [str(v) for v in y]

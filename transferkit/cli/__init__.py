@@ -6,6 +6,7 @@ import typer
 
 from .backbones import backbones, download
 from .cache import app as cache_app
+from .extract import extract
 from .fit import evaluate, export, fit, predict, quickstart
 from .rank import rank
 from .serve import serve
@@ -26,6 +27,7 @@ app.command()(evaluate)
 app.command()(export)
 app.command()(serve)
 app.command()(rank)
+app.command()(extract)
 app.command(name="lr-find")(lr_find)
 app.command()(backbones)
 app.command()(download)

@@ -94,6 +94,18 @@ class FeatureExtractor(BackboneParams, TransformerMixin, BaseEstimator):
         check_fitted(self, "n_features_out_")
         return self._extractor().extract(X)
 
+    def write_embeddings(self, X: Any, out: str | os.PathLike[str], y: Any = None, *,
+                         ids: Any = None, chunk_size: int | None = None) -> dict[str, Any]:
+        """Write the embeddings of ``X`` (and labels ``y``) to ``out`` (``.parquet`` or ``.npy``) in chunks,
+        resumably; see :func:`transferkit.extraction.writer.write_embeddings`. Returns the summary."""
+        from ..extraction.engine import SHARD_SIZE
+        from ..extraction.writer import write_embeddings
+
+        if not hasattr(self, "n_features_out_"):
+            self.fit()
+        return write_embeddings(self._extractor(), X, out, labels=None if y is None else list(y), ids=ids,
+                                chunk_size=chunk_size or SHARD_SIZE, show_progress=self.progress)
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_fitted(self, "n_features_out_")
         prefix = f"{self.backbone_}_{self.layer_}".replace(".", "_")

@@ -43,7 +43,7 @@ class Trainer:
 
     Args:
         callbacks: objects with any of the hooks ``on_fit_start``, ``on_stage_start``, ``on_epoch_start``,
-            ``on_batch_end(trainer, output)``, ``on_epoch_end(trainer, logs)``, ``on_stage_end``,
+            ``on_after_backward`` (gradients computed, not yet clipped or applied), ``on_batch_end(trainer, output)``, ``on_epoch_end(trainer, logs)``, ``on_stage_end``,
             ``on_fit_end``, ``teardown``, ``on_validation_start`` (before each epoch's validation pass) and
             ``state_dict``/``load_state_dict`` (see ``Callback``); a
             ``History`` is always added.
@@ -149,6 +149,7 @@ class Trainer:
                     "`transferkit lr-find` to choose one")
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
+            self._call("on_after_backward")  # data-parallel gradient averaging (training.distributed)
             if self.grad_clip:
                 params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
                 torch.nn.utils.clip_grad_norm_(params, self.grad_clip)

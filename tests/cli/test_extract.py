@@ -1,0 +1,58 @@
+"""`transferkit extract`: Parquet / .npy from a folder or CSV, labels when known, resume, bad input → exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from transferkit.cli import app
+from transferkit.extraction import Extractor
+from transferkit.extraction.writer import read_metadata
+
+runner = CliRunner()
+
+
+def _run(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_extract_folder_to_parquet_with_labels_then_rerun_skips(tiny_backbone: str, image_folder: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "emb.parquet"
+    result = _run("extract", image_folder, "--backbone", tiny_backbone, "--out", out, "--chunk-size", "7")
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == 30 and table.column_names == ["id", "label", "embedding"]
+    ids = table.column("id").to_pylist()
+    assert all(Path(p).exists() for p in ids)
+    assert table.column("label").to_pylist() == [Path(p).parent.name for p in ids]
+    emb = table.column("embedding").combine_chunks().flatten().to_numpy().reshape(30, -1)
+    np.testing.assert_allclose(emb, Extractor(tiny_backbone, cache=False).extract(ids), atol=1e-6)
+    assert read_metadata(out)["backbone"] == tiny_backbone
+    again = _run("extract", image_folder, "--backbone", tiny_backbone, "--out", out)
+    assert again.exit_code == 0
+    summary = json.loads(again.stdout)
+    assert summary["skipped"] == 30 and summary["computed"] == 0 and summary["rows"] == 30
+
+
+def test_extract_unlabelled_csv_to_npy(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    files = sorted(str(p) for p in image_folder.rglob("*.png"))
+    csv = tmp_path / "items.csv"
+    csv.write_text("path\n" + "\n".join(files) + "\n")
+    out = tmp_path / "emb.npy"
+    result = _run("extract", csv, "--backbone", tiny_backbone, "--layer", "features.0", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape == (len(files), 4)
+    side = json.loads((tmp_path / "emb.ids.json").read_text())
+    assert side["labels"] is None and side["meta"]["layer"] == "features.0" and len(side["ids"]) == len(files)
+
+
+def test_extract_bad_input_is_one_line_exit_2(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    bad = _run("extract", image_folder, "--backbone", tiny_backbone, "--out", tmp_path / "emb.csv")
+    assert bad.exit_code == 2 and "use .parquet or .npy" in bad.output and "Traceback" not in bad.output
+    missing = _run("extract", tmp_path / "nope", "--backbone", tiny_backbone, "--out", tmp_path / "e.parquet")
+    assert missing.exit_code == 2 and "does not exist" in missing.output

@@ -16,6 +16,12 @@ Register a class with :func:`register_strategy` (as timm's ``register_model``)::
         def fit(self, X, y_index, n_classes):
             ...  # set self.head (HeadArrays) and, when the network trained, self.network
 
+        def report_sections(self, results):  # optional: its own part of report.html
+            from transferkit.evaluation.page import Section, template
+
+            return [Section("centroids", "Centroids", template=template("<p>{{ n }} classes</p>"),
+                            context={"n": len(self.head.biases[0])})]
+
 Every fitted strategy is a *trunk* (the registry's frozen backbone, or a trained copy in ``network``) and a
 *head* (:class:`~transferkit.heads.HeadArrays`: standardisation + dense layers → logits). That shared form
 gives prediction, caching, saving (JSON + safetensors, never pickle) and ONNX export for free; a strategy

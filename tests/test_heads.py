@@ -16,19 +16,24 @@ def _blobs(n_classes: int = 3, n: int = 40, d: int = 12, seed: int = 0) -> tuple
     return centers[y] + rng.normal(size=(len(y), d)) * 2.0 + 5.0, y
 
 
+def _train_test(n_classes: int = 3, n: int = 40, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """``n`` training and ``n`` held-out items per class, drawn around the same class centres."""
+    X, y = _blobs(n_classes, 2 * n, seed=seed)
+    return X[0::2], y[0::2], X[1::2], y[1::2]
+
+
 @pytest.mark.parametrize("kind", ["logreg", "svm", "mlp"])
 @pytest.mark.parametrize("n_classes", [2, 4])
 @pytest.mark.parametrize("non_negative", [False, True])
 def test_head_learns_and_arrays_match_sklearn(kind: str, n_classes: int, non_negative: bool) -> None:
-    X, y = _blobs(n_classes)
+    X, y, Xt, yt = _train_test(n_classes)
     if non_negative:  # like pooled post-ReLU activations: "auto" power normalisation applies
-        X = np.maximum(X, 0.0)
-    Xt, yt = X + 0.0, y
+        X, Xt = np.maximum(X, 0.0), np.maximum(Xt, 0.0)
     arrays, est = fit_head(kind, X, y, random_state=0)
     assert arrays.power == (0.5 if non_negative else 1.0) == arrays.params["power"]
     Z = (signed_power(X, arrays.power) - arrays.mean) / arrays.scale
     assert np.array_equal(arrays.predict_index(X), est.predict(Z))
-    assert (arrays.predict_index(Xt) == yt).mean() > 0.8  # well above chance (≤ 0.5)
+    assert (arrays.predict_index(Xt) == yt).mean() > 0.8  # held-out items: well above chance (≤ 0.5)
     if kind != "svm":
         p = arrays.predict_proba(X)
         assert np.allclose(p.sum(axis=1), 1.0)
@@ -40,11 +45,11 @@ def test_head_learns_and_arrays_match_sklearn(kind: str, n_classes: int, non_neg
 
 
 def test_shuffled_labels_do_not_generalise() -> None:
-    X, y = _blobs(3, n=60)
-    rng = np.random.default_rng(1)
-    arrays, _ = fit_head("logreg", X, rng.permutation(y))
-    Xt, yt = _blobs(3, n=60, seed=5)
-    assert (arrays.predict_index(Xt) == yt).mean() < 0.6
+    X, y, Xt, yt = _train_test(3, n=60)  # the same class centres for training and held-out items
+    real, _ = fit_head("logreg", X, y)
+    assert (real.predict_index(Xt) == yt).mean() > 0.8
+    shuffled, _ = fit_head("logreg", X, np.random.default_rng(1).permutation(y))
+    assert (shuffled.predict_index(Xt) == yt).mean() < 0.6
 
 
 def test_user_parameters_skip_cv_and_tiny_classes_fall_back() -> None:

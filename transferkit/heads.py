@@ -11,8 +11,8 @@ Heads:
   cross-validation on log-loss when not given.
 - ``svm``: standardise + linear SVM (``LinearSVC``); ``C`` chosen by cross-validated accuracy. No
   probabilities.
-- ``mlp``: standardise + one hidden ReLU layer (``MLPClassifier``, early stopping); the L2 penalty
-  ``alpha`` chosen by cross-validation.
+- ``mlp``: standardise + one hidden ReLU layer (``MLPClassifier``; early stopping from 500 items, below that
+  trained to convergence); the L2 penalty ``alpha`` chosen by cross-validation.
 
 Before standardising, every head applies a *signed power normalisation* ``sign(x) |x|^power`` (Perronnin
 et al. 2010; the signed square root of bilinear CNNs, Lin et al. 2015). ``power="auto"`` (the default) is 0.5
@@ -34,6 +34,7 @@ from ._registry import Registry
 from .exceptions import ConfigError
 
 HEAD_KINDS = ("logreg", "svm", "mlp")
+MLP_EARLY_STOPPING_MIN = 500  #: fewer training items: the MLP head trains to convergence (alpha regularises)
 HEADS: Registry[str] = Registry("head")
 for _k in HEAD_KINDS:
     HEADS.register(_k, _k)
@@ -369,7 +370,11 @@ def _fit_mlp(Z, y, params, folds, random_state, n_jobs):
     base = MLPClassifier(
         hidden_layer_sizes=hidden,
         max_iter=int(params.get("max_iter", 300)),
-        early_stopping=len(y) >= 50,
+        # early stopping scores a 10 % validation split: below 500 items it saturates within a few epochs and
+        # keeps nearly untrained weights (0.74 training accuracy on separable blobs). Small sets train to
+        # convergence instead, at a larger step (1-3 batches an epoch), in about as many epochs
+        early_stopping=len(y) >= MLP_EARLY_STOPPING_MIN,
+        learning_rate_init=0.001 if len(y) >= MLP_EARLY_STOPPING_MIN else 0.01,
         n_iter_no_change=10,
         random_state=random_state,
     )

@@ -164,3 +164,23 @@ def tiny_text_backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
                                   main_file="model.safetensors", license="MIT"),
             layers=layers, blocks=tuple(layers), max_length=32, license="MIT"))
     return name
+
+
+def make_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """``n`` short reviews, alternately positive ("fresh") and negative ("rotten") words."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        words = POS if i % 2 == 0 else NEG
+        texts.append(f"the {rng.choice(['movie', 'film'])} was {rng.choice(words)} and {rng.choice(words)}")
+        labels.append("fresh" if i % 2 == 0 else "rotten")
+    return texts, np.asarray(labels)
+
+
+def run_onnx(path: str | os.PathLike[str], feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The first output of an exported graph, run by a fresh onnxruntime session (not the exporter's)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert sorted(i.name for i in session.get_inputs()) == sorted(feeds), [i.name for i in session.get_inputs()]
+    return session.run(None, feeds)[0]

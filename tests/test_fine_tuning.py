@@ -15,7 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.conftest import NEG, POS, make_images
+from tests.conftest import make_images, make_texts, run_onnx
 from transferkit import TransferClassifier, load_model
 from transferkit.backbones import load_backbone
 from transferkit.estimators import SmallCNNClassifier
@@ -252,8 +252,13 @@ def test_save_load_identical_predictions_and_onnx(tiny_backbone: str, tmp_path: 
     onnx = Extractor(clf.network_, clf.layer_, engine="onnx", cache=False, show_progress=False).extract(Xt)
     eager = Extractor(clf.network_, clf.layer_, engine="torch", cache=False, show_progress=False).extract(Xt)
     assert np.max(np.abs(onnx - eager)) <= 1e-4
-    info = export_onnx(loaded, tmp_path / "m.onnx")
-    assert info["max_abs_diff"] <= 1e-4
+    # the exported file, run by a session of our own on new images, gives the loaded model's probabilities
+    export_onnx(loaded, tmp_path / "m.onnx")
+    rgb = np.repeat(Xt[..., None], 3, axis=3)
+    got = run_onnx(tmp_path / "m.onnx", {"pixels": rgb})
+    want = loaded.predict_proba(rgb)
+    assert got.shape == want.shape == (len(Xt), 3) and np.max(np.abs(got - want)) <= 1e-4
+    assert np.array_equal(got.argmax(axis=1), want.argmax(axis=1))
     # a corrupt network file is refused
     (tmp_path / "m" / "network.safetensors").write_bytes(b"garbage")
     with pytest.raises(Exception, match="network.safetensors"):
@@ -265,11 +270,15 @@ def test_clone_and_grid_search(tiny_backbone: str) -> None:
     from sklearn.model_selection import GridSearchCV
 
     est = TransferClassifier(tiny_backbone, strategy="fine-tune", epochs=2, head_epochs=3, progress=False,
-                             fine_tune_params={"patience": 2})
+                             unfreeze="top-1", fine_tune_params={"patience": 2, "refit_head": False})
     assert clone(est).get_params() == est.get_params()
     X, y = make_images(12)
-    search = GridSearchCV(est, {"lr": [0.01, 0.03], "unfreeze": ["top-1"]}, cv=2).fit(X, y)
-    assert search.best_params_["lr"] in (0.01, 0.03) and hasattr(search.best_estimator_, "network_")
+    # a rate too small to move the head against one that learns: the search must see lr (set_params on a clone)
+    search = GridSearchCV(est, {"lr": [1e-6, 0.03]}, cv=2).fit(X, y)
+    low, high = search.cv_results_["mean_test_score"]
+    assert high >= low + 0.2, (low, high)
+    assert search.best_params_ == {"lr": 0.03} and search.best_estimator_.lr == 0.03
+    assert hasattr(search.best_estimator_, "network_") and not hasattr(est, "network_")
 
 
 def test_discriminative_learning_rates_and_gradual_unfreezing(tiny_backbone: str) -> None:
@@ -293,8 +302,16 @@ def test_discriminative_learning_rates_and_gradual_unfreezing(tiny_backbone: str
 def test_lr_find_suggests_a_finite_rate(tiny_backbone: str, tmp_path: Path) -> None:
     X, y = make_images(20)
     result = lr_find(load_backbone(tiny_backbone), X, y, 3, num_it=40)
-    assert np.isfinite(result.suggestion) and 1e-7 < result.suggestion < 10
+    assert np.isfinite(result.suggestion) and result.lr_at_minimum / 100 <= result.suggestion <= result.lr_at_minimum
     assert result.plot(tmp_path / "lr.png").stat().st_size > 1000
+    # the suggestion is a rate that trains stage 1 (the head on the frozen base); a hundredth of it does not
+    Xt, yt = make_images(15, seed=7)
+
+    def head_only(lr: float) -> float:
+        return TransferClassifier(tiny_backbone, strategy="fine-tune", progress=False, epochs=0, head_epochs=4, lr=lr,
+                                  fine_tune_params={"refit_head": False}).fit(X, y).score(Xt, yt)
+
+    assert head_only(result.suggestion) >= 0.8 and head_only(result.suggestion / 100) <= 0.6  # chance is 1/3
 
 
 def test_from_scratch_cnn_baseline_learns() -> None:
@@ -308,21 +325,11 @@ def test_from_scratch_cnn_baseline_learns() -> None:
 
 # -- text: a tiny random BERT with a word-level vocabulary -------------------------------------------
 
-def _texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    rng = np.random.default_rng(seed)
-    texts, labels = [], []
-    for i in range(n):
-        words = POS if i % 2 == 0 else NEG
-        texts.append(f"the {rng.choice(['movie', 'film'])} was {rng.choice(words)} and {rng.choice(words)}")
-        labels.append("fresh" if i % 2 == 0 else "rotten")
-    return texts, np.asarray(labels)
-
-
 def test_text_fine_tuning_learns_and_round_trips(tiny_text_backbone: str, tmp_path: Path) -> None:
-    X, y = _texts(40, seed=0)
+    X, y = make_texts(40, seed=0)
     clf = TransferClassifier(tiny_text_backbone, strategy="fine-tune", progress=False, epochs=6, head_epochs=10,
                              lr=0.03).fit(X, y)
-    Xt, yt = _texts(20, seed=1)
+    Xt, yt = make_texts(20, seed=1)
     assert clf.score(Xt, yt) >= 0.9
     assert [s["name"] for s in clf.history_["stages"]] == ["head", "fine-tune"]
     assert clf.history_["unfrozen_blocks"] == ["embeddings", "encoder.layer.0", "encoder.layer.1"]
@@ -366,14 +373,14 @@ def test_contrastive_pre_tuning_pulls_classes_apart_and_is_saved_with_the_model(
         tiny_text_backbone: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from transferkit.strategies.fine_tuning.contrastive import contrastive_tune
 
-    X, y = _texts(12, seed=0)  # 6 per class
+    X, y = make_texts(12, seed=0)  # 6 per class
     y_index = (y == "rotten").astype(np.int64)
     base = load_backbone(tiny_text_backbone)
     before = state_sha256(base.model)
     tuned, info = contrastive_tune(base, X, y_index, _ft(lr=0.1), rounds=10, layer=None, progress=False)
     assert state_sha256(base.model) == before  # the shared backbone is not touched
     assert info["pairs"] == 2 * 10 * 12
-    Xt, yt = _texts(30, seed=1)
+    Xt, yt = make_texts(30, seed=1)
     assert _class_separation(tuned, Xt, yt) > _class_separation(base, Xt, yt) + 0.05
     again, _ = contrastive_tune(base, X, y_index, _ft(lr=0.1), rounds=10, layer=None, progress=False)
     assert state_sha256(again.model) == state_sha256(tuned.model)  # deterministic for a seed
@@ -387,7 +394,7 @@ def test_contrastive_pre_tuning_pulls_classes_apart_and_is_saved_with_the_model(
     assert clf.score(Xt, yt) >= 0.9
     clf.save(tmp_path / "c")  # the contrastively tuned encoder is part of the saved model
     assert np.array_equal(load_model(tmp_path / "c").predict_proba(Xt), clf.predict_proba(Xt))
-    X2, y2 = _texts(24, seed=2)  # 12 per class: a validation split, no warning
+    X2, y2 = make_texts(24, seed=2)  # 12 per class: a validation split, no warning
     off = TransferClassifier(tiny_text_backbone, strategy="fine-tune", progress=False, epochs=1, head_epochs=1).fit(X2, y2)
     assert off.history_["contrastive"] is None and off.history_["n_val"] > 0
     assert "no validation split" not in caplog.text

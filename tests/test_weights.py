@@ -129,3 +129,14 @@ def test_random_init_needs_no_weights_and_is_seeded(tiny_backbone: str) -> None:
     wa = next(a.model.parameters())
     assert not torch.equal(wa, next(b.model.parameters()))
     assert not torch.equal(wa, next(c.model.parameters()))
+    # one seed, built again from scratch (not the in-process cache) and after other random draws: same weights
+    from transferkit.backbones import clear_loaded
+
+    clear_loaded()
+    torch.manual_seed(99)
+    torch.rand(10)
+    again = load_backbone(tiny_backbone, pretrained=False, seed=1)
+    assert again is not a and again.weights_id == "random-init:1"
+    want = a.model.state_dict()
+    got = again.model.state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)

@@ -390,9 +390,24 @@ def test_fit_backbone_auto_uses_the_top_candidate_and_rank_plots_fits(
     assert ranking["dataset"]["n_items"] == results["dataset"]["n_train"]
     steps = ranking_next_steps(Ranking.from_dict(ranking), "no significant gain")
     assert steps[0].startswith("the ranking's next candidates: `--backbone ")
-    assert results["verdict"]["next_steps"][: len(ranking_next_steps(Ranking.from_dict(ranking),
-                                                                     results["verdict"]["verdict"]))] == \
-        ranking_next_steps(Ranking.from_dict(ranking), results["verdict"]["verdict"])
+    # the verdict's next steps come from this ranking: the next pretrained candidates as commands to run
+    # (unless transfer already wins), then the recommendation's own advice
+    rec = ranking["recommendation"]
+    others = [c for c in ranking["candidates"] if not c["control"]
+              and (c["backbone"], c["layer"]) != (rec["backbone"], rec["layer"])][:2]
+    next_steps = results["verdict"]["next_steps"]
+    commands = [f"`--backbone {c['backbone']} --layer {c['layer']}`" for c in others]
+    assert others
+    if results["verdict"]["verdict"] == "positive transfer":  # the case here: no need to try others
+        assert not any(cmd in step for cmd in commands for step in next_steps)
+    else:
+        assert all(cmd in next_steps[0] for cmd in commands)
+    if rec.get("next_step"):
+        assert rec["next_step"] in next_steps
+    # a pretrained candidate its random-init control matched is named, with its layer
+    weak = [p for p in ranking["controls"]["pairs"] if not p["below"]]
+    assert weak  # tiny-cnn's "pretrained" weights are themselves a random draw
+    assert any(f"random-init {weak[0]['backbone']}" in step and weak[0]["layer"] in step for step in next_steps)
 
     # a fit of another candidate, then `rank --fits`: score vs accuracy in the report
     other = tmp_path / "other"

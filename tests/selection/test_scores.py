@@ -188,17 +188,24 @@ def test_linear_probe_follows_the_protocol(case, expected_folds):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    X, y = make_features(*case)
+    X, y = make_features(*case, signal=0.5)  # weak signal: accuracies strictly between chance and 1
     assert min(np.bincount(y).min(), 5) == expected_folds
     order = canonical_order(X)
-    expected = cross_val_score(
-        make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)),
-        X[order],
-        y[order],
-        cv=StratifiedKFold(n_splits=expected_folds, shuffle=True, random_state=0),
-    ).mean()
-    assert linear_probe_accuracy(X, y) == pytest.approx(expected, abs=1e-12)
-    assert linear_probe_accuracy(X, y, random_state=0) == linear_probe_accuracy(X, y)  # seeded
+
+    def reference(seed: int, C: float = 1.0) -> float:
+        return cross_val_score(
+            make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000)),
+            X[order],
+            y[order],
+            cv=StratifiedKFold(n_splits=expected_folds, shuffle=True, random_state=seed),
+        ).mean()
+
+    assert linear_probe_accuracy(X, y) == pytest.approx(reference(0), abs=1e-12)  # the default seed is 0
+    # the seed and C reach the folds and the model: other values give the reference's other numbers
+    assert linear_probe_accuracy(X, y, random_state=3) == pytest.approx(reference(3), abs=1e-12)
+    assert linear_probe_accuracy(X, y, C=0.01) == pytest.approx(reference(0, C=0.01), abs=1e-12)
+    assert len({reference(0), reference(3), reference(0, C=0.01)}) == 3  # so the checks above can tell them apart
+    assert 0.4 < reference(0) < 0.95
 
 
 def test_canonical_order_ignores_row_order_and_signed_zero():

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the names load on first use
     from .backbones import list_backbones, load_backbone
     from .estimators import (
+        DomainAdapter,
         FeatureExtractor,
         MultiTaskClassifier,
         TransferClassifier,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names l
 _LAZY = {
     "list_backbones": "backbones",
     "load_backbone": "backbones",
+    "DomainAdapter": "estimators",
     "FeatureExtractor": "estimators",
     "TransferClassifier": "estimators",
     "TransferRegressor": "estimators",
@@ -48,6 +50,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
+    "DomainAdapter",
     "FeatureExtractor",
     "TransferClassifier",
     "TransferRegressor",

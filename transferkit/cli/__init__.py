@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from .adapt import adapt
 from .backbones import backbones, download
 from .cache import app as cache_app
 from .extract import extract
@@ -24,6 +25,7 @@ app.command()(quickstart)
 app.command()(fit)
 app.command()(predict)
 app.command()(evaluate)
+app.command()(adapt)
 app.command()(export)
 app.command()(serve)
 app.command()(rank)

@@ -16,6 +16,7 @@ from typing import Any
 from ..exceptions import ModelFileError, TransferKitError
 from ..heads import HeadArrays
 from ._base import StrategyEstimator, check_fitted
+from .adapter import DomainAdapter
 from .classifier import TransferClassifier
 from .extractor import FeatureExtractor
 from .multitask import MultiTaskClassifier, single_task_comparison
@@ -25,7 +26,8 @@ from .scratch import SmallCNNClassifier
 #: the estimators a model folder can hold, by the name ``model.json`` records
 MODEL_CLASSES: dict[str, type[StrategyEstimator]] = {"TransferClassifier": TransferClassifier,
                                                      "TransferRegressor": TransferRegressor,
-                                                     "MultiTaskClassifier": MultiTaskClassifier}
+                                                     "MultiTaskClassifier": MultiTaskClassifier,
+                                                     "DomainAdapter": DomainAdapter}
 
 
 def load_model(path: str | os.PathLike[str], *, weights: str | os.PathLike[str] | None = None) -> Any:
@@ -59,4 +61,4 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Any:
     return model.save(path)
 
 
-__all__ = ["FeatureExtractor", "HeadArrays", "MultiTaskClassifier", "SmallCNNClassifier", "TransferClassifier", "TransferRegressor", "check_fitted", "load_model", "save_model", "single_task_comparison"]
+__all__ = ["DomainAdapter", "FeatureExtractor", "HeadArrays", "MultiTaskClassifier", "SmallCNNClassifier", "TransferClassifier", "TransferRegressor", "check_fitted", "load_model", "save_model", "single_task_comparison"]

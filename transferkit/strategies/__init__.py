@@ -7,7 +7,7 @@
 importing torch (the training code loads on first use).
 """
 
-from . import feature_extraction, fine_tuning, from_scratch, multi_task  # noqa: F401  (registers the built-in strategies)
+from . import domain_adaptation, feature_extraction, fine_tuning, from_scratch, multi_task  # noqa: F401  (registers the built-in strategies)
 from .base import (
     ROLES,
     STRATEGIES,

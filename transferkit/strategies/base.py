@@ -50,8 +50,9 @@ if TYPE_CHECKING:
     from ..heads import HeadArrays
 
 #: what a strategy can be: ``transfer`` strategies are offered by ``fit --strategy``; ``baseline`` ones are the
-#: from-scratch models the verdict compares with
-ROLES = ("transfer", "baseline")
+#: from-scratch models the verdict compares with; ``adaptation`` ones need unlabelled target items besides the
+#: labelled source (``DomainAdapter``, ``transferkit adapt``)
+ROLES = ("transfer", "baseline", "adaptation")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,227 @@
+"""Domain adaptation (issue 15): the losses, shallow alignment, label-free selection, the estimator, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from transferkit import DomainAdapter, TransferClassifier, load_model
+from transferkit.cli import app
+from transferkit.exceptions import ConfigError, DataError
+from transferkit.strategies.domain_adaptation.losses import (
+    CoralLoss,
+    GradientReversal,
+    MultiKernelMMD,
+    dann_coefficient,
+)
+from transferkit.strategies.domain_adaptation.selection import dev_risk, domain_accuracy, select
+from transferkit.strategies.domain_adaptation.shallow import align, fit_linear, target_view
+
+from ..conftest import make_images
+
+
+def _shift(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Three Gaussian classes in 6-D; the target is the same task with every feature rescaled and offset."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, size=(3, 6))
+    y = np.arange(2 * n) % 3
+    X = centres[y] + rng.normal(size=(2 * n, 6))
+    scale, offset = rng.uniform(0.3, 3.0, size=6), rng.normal(0, 6, size=6)
+    return X[:n], y[:n], X[n:] * scale + offset, y[n:]
+
+
+def test_gradient_reversal_flips_the_sign_of_the_gradient() -> None:
+    x = torch.randn(5, 3, requires_grad=True)
+    w = torch.randn(5, 3)
+    y = GradientReversal(0.7)(x)
+    assert torch.equal(y, x)
+    (y * w).sum().backward()
+    assert torch.allclose(x.grad, -0.7 * w)
+    assert dann_coefficient(0.0) == 0.0 and 0.99 < dann_coefficient(1.0) < 1.0
+    assert dann_coefficient(0.2) < dann_coefficient(0.5)
+
+
+def test_coral_matches_second_order_statistics_after_alignment() -> None:
+    Xs, _, Xt, _ = _shift()
+    rng = np.random.default_rng(1)
+    Xt = Xt @ (np.eye(6) + 0.5 * rng.normal(size=(6, 6)))  # correlated target features
+    al = align("coral", Xs, Xt, reg=1e-8)
+    Zt = target_view(al, Xt)
+    assert np.allclose(np.cov(al.source, rowvar=False), np.cov(Zt, rowvar=False), atol=1e-5)
+    before = np.cov((Xs - Xs.mean(0)) / Xs.std(0), rowvar=False)
+    assert np.abs(before - np.cov(Zt, rowvar=False)).max() > 0.3  # they differed before
+    # the deep losses are zero for identical batches and positive for shifted ones
+    a, b = torch.randn(64, 6), torch.randn(64, 6) * 3 + 1
+    assert float(CoralLoss()(a, a)) == 0.0 and float(CoralLoss()(a, b)) > 0.01
+    assert abs(float(MultiKernelMMD()(a, a))) < 1e-6 and float(MultiKernelMMD()(a, b)) > 0.05
+
+
+def test_shallow_adaptation_reduces_the_domain_gap_and_helps_on_a_synthetic_shift() -> None:
+    Xs, ys, Xt, yt = _shift(seed=1)
+    accs, gaps = {}, {}
+    for method in ("source-only", "coral", "subspace", "tca", "reweight"):
+        al = align(method, Xs, Xt, n_components=4)
+        head, _, _ = fit_linear(al, ys, 3, kind=method)
+        accs[method] = float((head.predict_index(Xt) == yt).mean())
+        gaps[method] = domain_accuracy(al.source, target_view(al, Xt))
+    assert accs["source-only"] < 0.7 and gaps["source-only"] > 0.9  # the shift is real
+    assert accs["coral"] > 0.95 and accs["subspace"] > accs["source-only"] + 0.15
+    assert accs["tca"] > accs["source-only"]
+    assert gaps["coral"] < 0.6 and gaps["subspace"] < 0.6  # a domain classifier can no longer tell them apart
+
+
+def test_dann_discriminator_accuracy_falls_toward_chance() -> None:
+    from torch import nn
+
+    from transferkit.strategies.domain_adaptation.deep import train_deep
+    from transferkit.strategies.fine_tuning.data import stack_batch
+    from transferkit.strategies.fine_tuning.model import ClassifierNet
+    from transferkit.training import ItemBatches
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, size=(3, 6))
+    y = np.arange(800) % 3
+    X = centres[y] + rng.normal(size=(800, 6))
+    Xs, ys, Xt, yt = X[:400], y[:400], X[400:] + 2.0, y[400:]  # the target is translated
+    torch.manual_seed(0)
+    net = ClassifierNet(nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU()), 16, 3, 0.0)
+    Fs, Ft = torch.tensor(Xs, dtype=torch.float32), torch.tensor(Xt, dtype=torch.float32)
+    with torch.no_grad():
+        f0 = net.features(Fs)
+        net.standardize.mean.copy_(f0.mean(0))
+        net.standardize.scale.copy_(f0.std(0).clamp_min(1e-3))
+    src = ItemBatches(Fs, ys, stack_batch, batch_size=64, shuffle=True, seed=0)
+    tgt = ItemBatches(Ft, np.zeros(len(Ft), dtype=np.int64), stack_batch, batch_size=64, shuffle=True, seed=1)
+    history = train_deep("dann", net, src, tgt, None, n_classes=3, epochs=20, lr=3e-3, trade_off=1.0,
+                         features_lr_scale=1.0, seed=0, progress=False)
+    acc = [e["train_domain_acc"] for e in history]
+    late = float(np.mean(acc[-3:]))
+    assert max(acc) > 0.9  # while the reversal weight is small the domains are easy to tell apart
+    assert late < max(acc) - 0.1 and late < 0.85  # then the features align and it falls toward chance
+    with torch.no_grad():
+        assert float((net(Ft).argmax(1).numpy() == yt).mean()) > 0.85
+
+
+def test_dev_risk_and_selection() -> None:
+    losses = np.array([0.1, 0.5, 0.2, 0.4])
+    assert dev_risk(losses, np.ones(4)) == pytest.approx(losses.mean())
+    table = [{"method": "a", "dev_risk": 0.3, "iwv_risk": 0.3}, {"method": "b", "dev_risk": -0.2, "iwv_risk": 0.5},
+             {"method": "c", "dev_risk": 0.0, "iwv_risk": 0.2}]
+    assert select(table) == "c"  # b's negative estimate is floored at 0; c wins on IWV
+
+
+def _target_images() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_images(12, seed=3)
+    return (255 - X).astype(np.uint8), y  # inverted contrast: same classes, another domain
+
+
+def test_domain_adapter_save_load_export_and_compare(tiny_backbone: str, tmp_path: Path) -> None:
+    Xs, ys = make_images(20)
+    Xt, yt = _target_images()
+    da = DomainAdapter(tiny_backbone, method="dann", trunk="small-cnn", epochs=3, progress=False).fit(Xs, ys, X_target=Xt)
+    assert da.method_ == "dann" and da.baseline_ == "deep-source-only"
+    assert {r["method"] for r in da.selection_} == {"dann", "deep-source-only"}
+    assert "train_domain_acc" in da.histories_["dann"][0]
+    report = da.compare(Xt, yt)
+    assert report["verdict"]["ci_low"] <= report["verdict"]["gain"] <= report["verdict"]["ci_high"]
+    loaded = load_model(da.save(tmp_path / "m"))
+    assert isinstance(loaded, DomainAdapter) and loaded.method_ == "dann"
+    assert np.array_equal(loaded.predict_proba(Xt), da.predict_proba(Xt))
+
+    import onnxruntime as ort
+
+    from transferkit.export import export_onnx
+
+    export_onnx(loaded, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    probs = session.run(None, {session.get_inputs()[0].name: np.repeat(Xt[..., None], 3, axis=-1)})[0]
+    assert np.allclose(probs, da.predict_proba(Xt), atol=1e-4)
+
+    shallow = DomainAdapter(tiny_backbone, method="coral", progress=False).fit(Xs, ys, X_target=Xt)
+    assert shallow.baseline_ == "source-only" and shallow.strategy_.network is None
+    again = load_model(shallow.save(tmp_path / "s"))
+    assert np.array_equal(again.predict(Xt), shallow.predict(Xt))
+
+
+def test_bad_input_gives_one_line_errors(tiny_backbone: str) -> None:
+    Xs, ys = make_images(10)
+    Xt, yt = _target_images()
+    da = DomainAdapter(tiny_backbone, method="coral", progress=False)
+    with pytest.raises(DataError, match="X_target is empty"):
+        da.fit(Xs, ys, X_target=[])
+    with pytest.raises(DataError, match="same modality"):
+        da.fit(Xs, ys, X_target=np.zeros((4, 5), dtype=np.float32))
+    with pytest.raises(DataError, match="needs the unlabelled target items"):
+        da.fit(Xs, ys)
+    with pytest.raises(ConfigError, match="method"):
+        DomainAdapter(tiny_backbone, method="danne", progress=False).fit(Xs, ys, X_target=Xt)
+    with pytest.raises(ConfigError, match="candidates"):
+        DomainAdapter(tiny_backbone, candidates=["coral", "nope"], progress=False).fit(Xs, ys, X_target=Xt)
+    da.fit(Xs, ys, X_target=Xt)
+    with pytest.raises(DataError, match="never had"):
+        da.compare(Xt, np.where(yt == 0, 7, yt))
+    with pytest.raises(ConfigError, match="needs unlabelled target items"):
+        TransferClassifier(tiny_backbone, strategy="domain-adaptation", progress=False).fit(Xs, ys)
+
+
+def _write_target_csv(root: Path, X: np.ndarray, labels: np.ndarray) -> Path:
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "target.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label"])
+        for i, (img, lab) in enumerate(zip(X, labels, strict=True)):
+            f = root / f"t{i:03d}.png"
+            if not f.exists():
+                Image.fromarray(img, mode="L").save(f)
+            w.writerow([str(f), lab])
+    return path
+
+
+def test_auto_never_reads_target_labels(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    Xt, yt = _target_images()
+    names = np.array(["horizontal", "vertical", "blob"])
+    truth = _write_target_csv(tmp_path / "t", Xt, names[yt])
+    misleading = _write_target_csv(tmp_path / "t2", Xt, names[(yt + 1) % 3])  # every label wrong
+    runner = CliRunner()
+    outs = []
+    for i, target in enumerate((truth, misleading)):
+        out = tmp_path / f"m{i}"
+        result = runner.invoke(app, ["adapt", str(image_folder), str(target), "--backbone", tiny_backbone,
+                                     "--candidates", "source-only,coral,subspace,reweight,dann", "--trunk", "small-cnn",
+                                     "--epochs", "2", "--path-column", "path", "--out", str(out), "--no-progress"])
+        assert result.exit_code == 0, result.stderr
+        assert "used only to evaluate" in result.stderr
+        outs.append(json.loads((out / "results.json").read_text()))
+    a, b = outs
+    assert a["adaptation"]["method"] == b["adaptation"]["method"]
+    def scores(r: dict) -> list:
+        return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in r["adaptation"]["selection"]]
+
+    assert scores(a) == scores(b)  # every label-free score identical (timings aside)
+    acc_a = {r["method"]: r["target_accuracy"] for r in a["evaluation"]["selection"]}
+    acc_b = {r["method"]: r["target_accuracy"] for r in b["evaluation"]["selection"]}
+    assert acc_a != acc_b  # the labels were read — for evaluation only
+    m0, m1 = load_model(tmp_path / "m0"), load_model(tmp_path / "m1")
+    assert np.array_equal(m0.predict_proba(Xt), m1.predict_proba(Xt))
+
+
+def test_cli_adapt_errors(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["adapt", str(image_folder), str(tmp_path / "nope"), "--backbone", tiny_backbone])
+    assert missing.exit_code == 2 and missing.stderr.count("\n") == 1 and "does not exist" in missing.stderr
+    Xt, yt = _target_images()
+    alien = _write_target_csv(tmp_path / "t", Xt, np.array(["cat", "dog", "blob"])[yt])
+    bad = runner.invoke(app, ["adapt", str(image_folder), str(alien), "--backbone", tiny_backbone, "--method", "coral",
+                              "--path-column", "path", "--no-progress", "--out", str(tmp_path / "o")])
+    assert bad.exit_code == 2 and "SOURCE never has" in bad.stderr and "Traceback" not in bad.stderr
+    wrong = runner.invoke(app, ["adapt", str(image_folder), str(alien), "--backbone", tiny_backbone, "--method", "dan"])
+    assert wrong.exit_code == 2 and "method" in wrong.stderr

@@ -1,0 +1,147 @@
+""":class:`DomainAdapter`: a classifier for a target domain from labelled source items and unlabelled target
+items (the ``domain-adaptation`` strategy, :mod:`transferkit.strategies.domain_adaptation`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from ..exceptions import ConfigError, DataError
+from ._base import StrategyEstimator, check_fitted, store_params
+
+
+class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
+    """Domain adaptation: ``fit(X_source, y_source, X_target=X_target)`` with ``X_target`` unlabelled.
+
+    ``method``: ``"auto"`` (default: every method in ``candidates`` is fitted and the one with the lowest
+    deep-embedded-validation risk — estimated from source-validation losses weighted by the target/source
+    density ratio of the method's own features, never from a target label — is kept), a shallow method on
+    the frozen backbone's cached embeddings (``"source-only"``, ``"coral"``, ``"subspace"``, ``"tca"``,
+    ``"reweight"``) or a deep one trained end to end (``"deep-source-only"``, ``"dann"``, ``"cdan"``,
+    ``"deep-coral"``, ``"mmd"``). The method's source-only baseline (same trunk, budget and seed) is always
+    fitted too; :meth:`compare` measures both on labelled target items.
+
+    ``trunk``: deep methods train a copy of ``backbone`` (``"backbone"``, images at ``image_size`` or at most
+    112 px) or a random-init small CNN at the images' native size (``"small-cnn"``, for small images such as
+    digits). ``epochs``, ``lr`` (AdamW, the backbone's layers at a tenth of it), ``trade_off`` (weight of the
+    transfer loss) set the deep budget; ``n_components`` the subspace/TCA dimension; ``validation_fraction``
+    the share of the source held out to score the candidates.
+
+    Fitted attributes: ``classes_``, ``method_`` (the method kept), ``baseline_``, ``selection_`` (one row per
+    candidate: ``dev_risk``, ``source_val_accuracy``, ``domain_accuracy``, ``target_entropy``, ``fit_s``),
+    ``histories_`` (deep methods' per-epoch logs, with the discriminator's accuracy ``train_domain_acc``),
+    and those of :class:`TransferClassifier`.
+    """
+
+    task = "classification"
+    strategy = "domain-adaptation"
+    tta = "none"  # test-time augmentation is not offered (the adapted features are not mirror-invariant)
+
+    def __init__(self, backbone: str = "mobilenet_v2", layer: str | None = "last", method: str = "auto", *,
+                 candidates: list[str] | tuple[str, ...] | None = None, trunk: str = "backbone", epochs: int = 15,
+                 lr: float = 3e-3, trade_off: float = 1.0, n_components: int = 64, validation_fraction: float = 0.2,
+                 image_size: int | None = None, weights: str | os.PathLike[str] | None = None, pretrained: bool = True,
+                 batch_size: int | None = None, engine: str = "auto", cache: bool = True,
+                 cache_dir: str | os.PathLike[str] | None = None, n_jobs: int | None = None,
+                 random_state: int | None = 0, progress: bool = True) -> None:
+        store_params(self, locals())
+
+    def _strategy_class(self) -> Any:
+        from ..strategies import get_strategy
+
+        return get_strategy(self.strategy, task="classification")
+
+    def _objective_attributes(self, objective: Any) -> dict[str, Any]:
+        return {"classes_": objective.classes}
+
+    def fit(self, X: Any, y: Any, X_target: Any = None) -> DomainAdapter:  # type: ignore[override]
+        """Learn from labelled source items ``X, y`` and unlabelled target items ``X_target``."""
+        from ..data.items import as_items
+
+        cls, context, config = self._configure()
+        if X_target is None:
+            raise DataError("DomainAdapter.fit needs the unlabelled target items: fit(X, y, X_target=...)")
+        objective = context.objective
+        Y = objective.fit_encode(y)
+        modality = context.config.modality
+        items = as_items(X, modality)
+        if len(items) != len(Y):
+            raise DataError(f"X has {len(items)} items but y has {len(Y)} labels; they must match one to one")
+        if hasattr(X_target, "__len__") and len(X_target) == 0:
+            raise DataError("X_target is empty; pass the unlabelled target items to adapt to")
+        try:
+            target = as_items(X_target, modality)
+        except (ConfigError, DataError) as exc:
+            raise DataError(f"X_target does not hold {modality} items like the source ({exc}); source and target "
+                            "must be the same modality") from exc
+        if len(target) == 0:
+            raise DataError("X_target is empty; pass the unlabelled target items to adapt to")
+        strategy = cls(config, context)
+        strategy.fit_adapt(items, Y, objective.n_outputs, target)
+        self._adopt(strategy)
+        return self
+
+    def _adopt(self, strategy: Any) -> None:
+        super()._adopt(strategy)
+        for name, value in strategy.fitted_attributes().items():
+            setattr(self, name, value)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_fitted(self, "strategy_")
+        return self.head_.probabilities(self.strategy_.logits(self.features(X)))
+
+    def check_target_labels(self, y: Any) -> np.ndarray:
+        """``y`` as an array, refused when it holds classes the source never had."""
+        check_fitted(self, "strategy_")
+        y = np.asarray(y)
+        unknown = sorted(set(y.tolist()) - set(self.classes_.tolist()), key=str)
+        if unknown:
+            raise DataError(f"the target labels include {', '.join(map(repr, unknown[:5]))}, which the source never "
+                            f"had (its classes: {', '.join(map(str, self.classes_[:10]))}); a domain adapter only "
+                            "predicts source classes")
+        return y
+
+    def compare(self, X: Any, y: Any, *, n_resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+        """Measure every candidate fitted in this session on labelled target items (evaluation only: the
+        choice is already made) and the verdict of the kept method against its source-only baseline (paired
+        bootstrap of the accuracy difference, 95 % interval; negative transfer when it is below zero)."""
+        from ..evaluation.verdict import bootstrap_gain, classify_gain
+
+        y = self.check_target_labels(y)
+        strategy = self.strategy_
+        if not getattr(strategy, "candidates", None):
+            raise ConfigError("compare() needs the candidates of a fit in this session (a loaded model keeps only its "
+                              "selection table); use score() for the kept model")
+        rows, correct = [], {}
+        for row in strategy.table:
+            logits = strategy.candidate_logits(row["method"], X)
+            pred = self.classes_[logits.argmax(1)]
+            correct[row["method"]] = pred == y
+            rows.append({**row, "target_accuracy": float(correct[row["method"]].mean())})
+        gain, lo, hi = bootstrap_gain(correct[self.method_], correct[self.baseline_], n_resamples=n_resamples, seed=seed)
+        verdict = classify_gain(lo, hi)
+        words = {"positive": "adaptation helps", "negative": "negative transfer: adaptation hurts",
+                 "none": "no clear difference"}
+        oracle = max(rows, key=lambda r: r["target_accuracy"])
+        return {"selection": rows, "method": self.method_, "baseline": self.baseline_,
+                "oracle": oracle["method"], "oracle_accuracy": oracle["target_accuracy"],
+                "verdict": {"verdict": verdict, "gain": gain, "ci_low": lo, "ci_high": hi, "confidence": 0.95,
+                            "text": f"{self.method_} vs {self.baseline_} on {len(y)} labelled target items: "
+                                    f"{gain:+.3f} accuracy (95% CI {lo:+.3f} to {hi:+.3f}); {words.get(verdict, verdict)}"}}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None) -> DomainAdapter:
+        from . import load_model
+
+        model = load_model(path, weights=weights)
+        if not isinstance(model, cls):
+            raise TypeError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags

@@ -1,0 +1,206 @@
+"""The ``domain-adaptation`` strategy: labelled source items, unlabelled target items, one classifier for
+the target — shallow alignment on the frozen backbone's cached embeddings or deep adaptation trained
+through the shared loop, the method chosen without target labels (DEV), next to a source-only baseline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..._validation import float_range, instance_of, one_of
+from ...exceptions import ConfigError, DataError
+from ..base import Context, Option, Strategy, register_strategy
+from .selection import candidate_scores, select
+from .shallow import SHALLOW_METHODS, align, fit_linear, target_view
+
+DEEP = ("deep-source-only", "dann", "cdan", "deep-coral", "mmd")
+METHODS = ("auto", *SHALLOW_METHODS, *DEEP)
+TRUNKS = ("backbone", "small-cnn")
+#: what ``auto`` tries when ``candidates`` is not given
+DEFAULT_CANDIDATES = (*SHALLOW_METHODS, "deep-source-only", "dann", "cdan", "deep-coral", "mmd")
+
+
+def baseline_of(method: str) -> str:
+    """The source-only model a method is compared with (same trunk and budget)."""
+    return "deep-source-only" if method in DEEP else "source-only"
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    method: str = "auto"
+    candidates: tuple[str, ...] = DEFAULT_CANDIDATES
+    trunk: str = "backbone"
+    epochs: int = 15
+    lr: float = 3e-3
+    trade_off: float = 1.0
+    n_components: int = 64
+    validation_fraction: float = 0.2
+    batch_size: int = 64
+    widths: tuple[int, ...] = (32, 64, 128)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_candidates(owner: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return DEFAULT_CANDIDATES
+    names = tuple(value)
+    bad = [n for n in names if n not in METHODS or n == "auto"]
+    if bad or not names:
+        raise ConfigError(f"{owner}: candidates={list(names)!r} is not allowed; pick from "
+                          f"{', '.join(m for m in METHODS if m != 'auto')}")
+    return names
+
+
+@register_strategy
+class DomainAdaptation(Strategy):
+    name = "domain-adaptation"
+    role = "adaptation"
+    summary = "labelled source + unlabelled target: alignment chosen without target labels (DomainAdapter, `adapt`)"
+    trains_network = True
+    options = {
+        "method": Option("auto", one_of(*METHODS), "--method"),
+        "candidates": Option(None, instance_of(list, tuple, allow_none=True), "--candidates"),
+        "trunk": Option("backbone", one_of(*TRUNKS), "--trunk"),
+        "epochs": Option(15, None, "--epochs"),
+        "lr": Option(3e-3, float_range(1e-6, 1.0), "--lr"),
+        "trade_off": Option(1.0, float_range(0.0, 100.0), "--trade-off"),
+        "n_components": Option(64, None, "--n-components"),
+        "validation_fraction": Option(0.2, float_range(0.05, 0.5), None),
+    }
+
+    @classmethod
+    def configure(cls, params: dict[str, Any], context: Context) -> AdaptConfig:
+        # parameters other estimators share with this strategy (``lr``, ``epochs``) may be None there
+        params = {**params, **{k: cls.options[k].default for k in ("lr", "epochs") if params.get(k) is None}}
+        values = super().configure(params, context)
+        for key in ("epochs", "n_components"):
+            if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 1:
+                raise ConfigError(f"{context.owner}: {key}={values[key]!r} is not allowed; expected an integer >= 1")
+        candidates = _check_candidates(context.owner, values["candidates"])
+        if values["trunk"] == "small-cnn" and context.config.modality != "image":
+            raise ConfigError(f"{context.owner}: trunk='small-cnn' takes images, but {context.backbone!r} is a "
+                              f"{context.config.modality} backbone; use trunk='backbone'")
+        return AdaptConfig(values["method"], candidates, values["trunk"], values["epochs"], float(values["lr"]),
+                           float(values["trade_off"]), values["n_components"], float(values["validation_fraction"]),
+                           context.batch_size or 64)
+
+    # -- training --------------------------------------------------------------------------------------
+    def fit(self, X: Any, y_index: np.ndarray, n_classes: int) -> None:
+        raise ConfigError("strategy 'domain-adaptation' needs unlabelled target items: use "
+                          "DomainAdapter().fit(X, y, X_target=...) or `transferkit adapt SOURCE TARGET`")
+
+    def methods_to_run(self) -> list[str]:
+        c = self.config
+        if c.method == "auto":
+            names = list(c.candidates)
+        else:
+            names = [c.method]
+        for m in list(names):
+            if baseline_of(m) not in names:
+                names.append(baseline_of(m))
+        return names
+
+    def fit_adapt(self, X: Any, y_index: np.ndarray, n_classes: int, X_target: Any) -> None:
+        """Fit every method to run (see :meth:`methods_to_run`) on the source-training split and the
+        unlabelled target, score each on the source-validation split and the target without labels, keep
+        the chosen one (``method``, or the lowest DEV risk under ``auto``)."""
+        from ...training import stratified_split
+
+        c = self.config
+        y_index = np.asarray(y_index)
+        if np.min(np.bincount(y_index, minlength=n_classes)) < 2:
+            raise DataError("every source class needs at least 2 labelled items (one is held out to choose the "
+                            "method); add items to the smallest class")
+        tr, va = stratified_split(y_index, c.validation_fraction, self.context.seed)
+        self.split = (tr, va)
+        self.n_classes = n_classes
+        self.candidates: dict[str, dict[str, Any]] = {}
+        self.table: list[dict[str, Any]] = []
+        methods = self.methods_to_run()
+        shallow = [m for m in methods if m in SHALLOW_METHODS]
+        deep = [m for m in methods if m in DEEP]
+        if shallow:
+            self._fit_shallow(shallow, X, y_index, X_target)
+        if deep:
+            from .deep_runner import fit_deep_candidates
+
+            fit_deep_candidates(self, deep, X, y_index, X_target)
+        self.chosen = select(self.table) if c.method == "auto" else c.method
+        self.baseline = baseline_of(self.chosen)
+        self.adopt_candidate(self.chosen)
+
+    def _fit_shallow(self, methods: list[str], X: Any, y_index: np.ndarray, X_target: Any) -> None:
+        c, seed = self.config, self.context.seed
+        extractor = self.context.extractor(None, self.layer)
+        t0 = time.perf_counter()
+        F_s, F_t = extractor.extract(X), extractor.extract(X_target)
+        extract_s = time.perf_counter() - t0
+        self.weights_id = extractor.identity()["weights"]
+        self.engine = extractor.engine_used_ or "cache"
+        tr, va = self.split
+        for m in methods:
+            t1 = time.perf_counter()
+            al = align(m, F_s, F_t, n_components=c.n_components, seed=seed)
+            if al.sample_weight is not None:
+                al.sample_weight = al.sample_weight / al.sample_weight[tr].mean()
+            sub = type(al)(al.source[tr], al.target_map, al.mean, al.scale, al.power,
+                           None if al.sample_weight is None else al.sample_weight[tr])
+            head, coef, bias = fit_linear(sub, y_index[tr], self.n_classes, seed=seed, kind=m)
+            seconds = time.perf_counter() - t1
+            z = al.source[va] @ coef.T + bias
+            probs_val = np.exp(z - z.max(1, keepdims=True))
+            probs_val /= probs_val.sum(1, keepdims=True)
+            probs_t = head.probabilities(head.logits(F_t))
+            scores = candidate_scores(al.source[tr], al.source[va], target_view(al, F_t), probs_val, y_index[va],
+                                      probs_t, seed=seed)
+            self.candidates[m] = {"head": head, "network": None, "trunk": self.context.config, "layer": self.layer}
+            self.table.append({"method": m, "kind": "shallow", **scores, "fit_s": round(seconds, 3),
+                               "extract_s": round(extract_s, 3)})
+
+    def adopt_candidate(self, method: str) -> None:
+        cand = self.candidates[method]
+        self.head, self.network, self.trunk, self.layer = cand["head"], cand["network"], cand["trunk"], cand["layer"]
+        self.n_features = self.head.n_features
+        if self.network is not None:
+            self.weights_id, self.engine = self.network.weights_id, "torch"
+        self.method = method
+
+    # -- evaluation on labelled target items (never used for training or selection) ----------------------
+    def candidate_logits(self, method: str, X: Any) -> np.ndarray:
+        cand = self.candidates[method]
+        extractor = self.context.extractor(cand["network"], cand["layer"])
+        return cand["head"].logits(extractor.extract(X))
+
+    # -- reporting / persistence ---------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        kind = "deep" if getattr(self, "method", "") in DEEP else "shallow"
+        return {"head": "linear", "method": getattr(self, "method", None), "kind": kind,
+                "baseline": getattr(self, "baseline", None)}
+
+    def results_extra(self) -> dict[str, Any]:
+        return {"adaptation": {"method": self.method, "baseline": self.baseline, "selection": self.table,
+                               "selected_by": "lowest DEV risk (no target labels)" if self.config.method == "auto"
+                               else "given", "histories": getattr(self, "histories", {})}}
+
+    def fitted_attributes(self) -> dict[str, Any]:
+        return {"method_": self.method, "baseline_": self.baseline, "selection_": self.table,
+                "histories_": getattr(self, "histories", {})}
+
+    def state(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        meta, files = super().state()
+        meta["adaptation"] = {"method": self.method, "baseline": self.baseline, "selection": self.table,
+                              "histories": getattr(self, "histories", {})}
+        return meta, files
+
+    @classmethod
+    def from_state(cls, config: Any, context: Context, meta: dict[str, Any], files: dict[str, dict[str, Any]],
+                   trunk: Any) -> Strategy:
+        self = super().from_state(config, context, meta, files, trunk)
+        extra = meta.get("adaptation") or {}
+        self.method, self.baseline = extra.get("method"), extra.get("baseline")
+        self.table, self.histories = extra.get("selection", []), extra.get("histories", {})
+        self.candidates = {}
+        return self

@@ -201,6 +201,9 @@ def test_auto_never_reads_target_labels(tiny_backbone: str, image_folder: Path, 
         assert result.exit_code == 0, result.stderr
         assert "used only to evaluate" in result.stderr
         outs.append(json.loads((out / "results.json").read_text()))
+        page = (out / "report.html").read_text()
+        assert "Selection (no target labels)" in page and "Domain discriminator over training" in page
+        assert "embeddings (PCA)" in page and "target acc." in page
     a, b = outs
     assert a["adaptation"]["method"] == b["adaptation"]["method"]
     def scores(r: dict) -> list:

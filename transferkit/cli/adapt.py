@@ -56,6 +56,7 @@ def adapt(
     text_column: Annotated[str | None, typer.Option("--text-column", help="CSV column holding the texts.")] = None,
     path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
     label_column: LabelCol = "label",
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print results.json to stdout instead of a summary.")] = False,
 ) -> None:
@@ -85,9 +86,17 @@ def adapt(
                                **da.strategy_.results_extra()}
     if y_t is not None:
         results["evaluation"] = da.compare(X_t, y_t)
+    from ..evaluation.adaptation_report import adaptation_report_html
+
+    cands = da.strategy_.candidates
+    maps = {f"before: {da.baseline_}": cands[da.baseline_]["map"]}
+    if da.method_ != da.baseline_:
+        maps[f"after: {da.method_}"] = cands[da.method_]["map"]
+    texts = {"results.json": json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"}
+    if report:
+        texts["report.html"] = adaptation_report_html(results, maps)
     doc, files = da._model_doc()
-    write_folder(out, doc, files, {"results.json": json.dumps(results, indent=2, sort_keys=True,
-                                                              default=_json_default) + "\n"})
+    write_folder(out, doc, files, texts)
     if json_output:
         print_json(results)
         return

@@ -13,6 +13,7 @@ from ...training import ItemBatches
 from ..network import copy_backbone, state_sha256
 from .deep import network_outputs, train_deep
 from .selection import candidate_scores
+from .strategy import map_sample
 
 #: image side for a pretrained backbone's deep adaptation unless ``image_size`` is given (as fine-tuning)
 PRETRAINED_SIZE_CAP = 112
@@ -78,7 +79,8 @@ def fit_deep_candidates(strategy: Any, methods: list[str], X: Any, y_index: np.n
         v_va, p_va = network_outputs(net, plain["val"])
         v_t, p_t = network_outputs(net, plain["target"])
         scores = candidate_scores(v_tr, v_va, v_t, p_va, y[va], p_t, seed=ctx.seed)
-        strategy.candidates[method] = {"head": head, "network": trainable, "trunk": trunk, "layer": layer}
+        strategy.candidates[method] = {"head": head, "network": trainable, "trunk": trunk, "layer": layer,
+                                       "map": map_sample(v_tr, v_t, ctx.seed)}
         strategy.histories[method] = [{k: e[k] for k in e if k in ("epoch", "train_loss", "train_accuracy",
                                                                    "train_domain_acc", "train_transfer_loss",
                                                                    "val_loss", "val_accuracy")} for e in history]

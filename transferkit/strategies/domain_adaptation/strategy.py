@@ -13,20 +13,12 @@ import numpy as np
 from ..._validation import float_range, instance_of, one_of
 from ...exceptions import ConfigError, DataError
 from ..base import Context, Option, Strategy, register_strategy
-from .selection import candidate_scores, select
-from .shallow import SHALLOW_METHODS, align, fit_linear, target_view
+from .methods import DEEP, SHALLOW_METHODS
 
-DEEP = ("deep-source-only", "dann", "cdan", "deep-coral", "mmd")
 METHODS = ("auto", *SHALLOW_METHODS, *DEEP)
 TRUNKS = ("backbone", "small-cnn")
 #: what ``auto`` tries when ``candidates`` is not given
 DEFAULT_CANDIDATES = (*SHALLOW_METHODS, "deep-source-only", "dann", "cdan", "deep-coral", "mmd")
-
-
-def map_sample(view_s: np.ndarray, view_t: np.ndarray, seed: int, n: int = 400) -> dict[str, np.ndarray]:
-    """Up to ``n`` items of each domain in a candidate's feature space, for the report's 2-D map."""
-    rng = np.random.default_rng(seed)
-    return {"source": view_s[rng.permutation(len(view_s))[:n]], "target": view_t[rng.permutation(len(view_t))[:n]]}
 
 
 def baseline_of(method: str) -> str:
@@ -114,6 +106,7 @@ class DomainAdaptation(Strategy):
         unlabelled target, score each on the source-validation split and the target without labels, keep
         the chosen one (``method``, or the lowest DEV risk under ``auto``)."""
         from ...training import stratified_split
+        from .selection import select
 
         c = self.config
         y_index = np.asarray(y_index)
@@ -139,6 +132,9 @@ class DomainAdaptation(Strategy):
         self.adopt_candidate(self.chosen)
 
     def _fit_shallow(self, methods: list[str], X: Any, y_index: np.ndarray, X_target: Any) -> None:
+        from .selection import candidate_scores, map_sample
+        from .shallow import align, fit_linear, target_view
+
         c, seed = self.config, self.context.seed
         extractor = self.context.extractor(None, self.layer)
         t0 = time.perf_counter()

@@ -86,15 +86,11 @@ def adapt(
                                **da.strategy_.results_extra()}
     if y_t is not None:
         results["evaluation"] = da.compare(X_t, y_t)
-    from ..evaluation.adaptation_report import adaptation_report_html
-
-    cands = da.strategy_.candidates
-    maps = {f"before: {da.baseline_}": cands[da.baseline_]["map"]}
-    if da.method_ != da.baseline_:
-        maps[f"after: {da.method_}"] = cands[da.method_]["map"]
     texts = {"results.json": json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"}
     if report:
-        texts["report.html"] = adaptation_report_html(results, maps)
+        from ..strategies.domain_adaptation.report import adaptation_report_html
+
+        texts["report.html"] = adaptation_report_html(results, da.strategy_.report_sections(results))
     doc, files = da._model_doc()
     write_folder(out, doc, files, texts)
     if json_output:

@@ -188,6 +188,19 @@ class DomainAdaptation(Strategy):
                                "selected_by": "lowest DEV risk (no target labels)" if self.config.method == "auto"
                                else "given", "histories": getattr(self, "histories", {})}}
 
+    def report_sections(self, results: dict[str, Any]) -> list[Any]:
+        """The selection table, the verdict against source-only, the discriminator's accuracy over training
+        and the before/after embedding maps (the maps only right after fitting: they are not saved)."""
+        from .report import adaptation_sections
+
+        maps = {}
+        cands = getattr(self, "candidates", {})
+        if self.baseline in cands:
+            maps[f"before: {self.baseline}"] = cands[self.baseline]["map"]
+        if self.method != self.baseline and self.method in cands:
+            maps[f"after: {self.method}"] = cands[self.method]["map"]
+        return adaptation_sections(results, maps)
+
     def fitted_attributes(self) -> dict[str, Any]:
         return {"method_": self.method, "baseline_": self.baseline, "selection_": self.table,
                 "histories_": getattr(self, "histories", {})}

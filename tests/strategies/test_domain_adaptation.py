@@ -232,3 +232,56 @@ def test_cli_adapt_errors(tiny_backbone: str, image_folder: Path, tmp_path: Path
     assert bad.exit_code == 2 and "SOURCE never has" in bad.stderr and "Traceback" not in bad.stderr
     wrong = runner.invoke(app, ["adapt", str(image_folder), str(alien), "--backbone", tiny_backbone, "--method", "dan"])
     assert wrong.exit_code == 2 and "method" in wrong.stderr
+
+
+def test_semi_supervised_target_labels_train_the_classifier(tiny_backbone: str) -> None:
+    Xs, ys = make_images(20)
+    Xt, yt = _target_images()
+    rolled = (yt + 1) % 3  # labels that contradict the source: only training on them makes a model agree
+    known = np.arange(len(yt)) % 2 == 0
+    y_target = [int(v) if k else None for v, k in zip(rolled, known, strict=True)]
+    for method, kw in (("source-only", {}), ("dann", {"trunk": "small-cnn", "epochs": 4})):
+        plain = DomainAdapter(tiny_backbone, method=method, progress=False, **kw).fit(Xs, ys, X_target=Xt)
+        semi = DomainAdapter(tiny_backbone, method=method, progress=False, **kw).fit(Xs, ys, X_target=Xt,
+                                                                                      y_target=y_target)
+        def agree(m: DomainAdapter) -> float:
+            return float((m.predict(Xt[known]) == rolled[known]).mean())
+
+        assert agree(semi) >= agree(plain) + 0.3, (method, agree(plain), agree(semi))
+        assert semi.strategy_.results_extra()["adaptation"]["target_labels_trained_on"] == int(known.sum())
+    # every entry unknown (-1, scikit-learn's mark) is the unsupervised fit, bit for bit
+    plain = DomainAdapter(tiny_backbone, method="coral", progress=False).fit(Xs, ys, X_target=Xt)
+    none = DomainAdapter(tiny_backbone, method="coral", progress=False).fit(Xs, ys, X_target=Xt,
+                                                                             y_target=np.full(len(yt), -1))
+    assert np.array_equal(plain.predict_proba(Xt), none.predict_proba(Xt))
+    with pytest.raises(DataError, match="y_target has 3 entries but X_target has"):
+        plain.fit(Xs, ys, X_target=Xt, y_target=[0, 1, 2])
+    with pytest.raises(DataError, match="'7', which the source never had"):
+        plain.fit(Xs, ys, X_target=Xt, y_target=np.where(yt == 0, 7, -1))
+
+
+def test_cli_target_labels_file(tiny_backbone: str, image_folder: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    Xt, yt = _target_images()
+    names = np.array(["horizontal", "vertical", "blob"])
+    flat = tmp_path / "target"
+    flat.mkdir()
+    for i, img in enumerate(Xt):
+        Image.fromarray(img, mode="L").save(flat / f"t{i:03d}.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("item,label\n" + "".join(f"t{i:03d}.png,{names[yt[i]]}\n" for i in range(0, len(yt), 3)))
+    runner = CliRunner()
+    args = ["adapt", str(image_folder), str(flat), "--backbone", tiny_backbone, "--method", "coral", "--no-progress"]
+    ok = runner.invoke(app, [*args, "--target-labels", str(labels), "--out", str(tmp_path / "m")])
+    assert ok.exit_code == 0, ok.stderr
+    n = len(range(0, len(yt), 3))
+    assert f"{n} of {len(yt)} TARGET items labelled for training" in ok.stderr
+    assert json.loads((tmp_path / "m" / "results.json").read_text())["adaptation"]["target_labels_trained_on"] == n
+    labels.write_text("item,label\nnot_there.png,blob\n")
+    bad = runner.invoke(app, [*args, "--target-labels", str(labels), "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and "Traceback" not in bad.stderr
+    assert "'not_there.png'" in bad.stderr.strip().splitlines()[-1]  # one error line after the TARGET line
+    labels.write_text("path,label\nt000.png,blob\n")
+    cols = runner.invoke(app, [*args, "--target-labels", str(labels), "--out", str(tmp_path / "c")])
+    assert cols.exit_code == 2 and "needs 'item' and 'label'" in cols.stderr

@@ -37,6 +37,40 @@ def load_target(target: str, text_column: str | None, path_column: str | None, l
     return ds.X, ds.y, how
 
 
+def read_target_labels(file: Path, target: str, X_t: list[Any]) -> list[Any]:
+    """One label per TARGET item (``None`` = unknown) from a CSV with columns ``item`` (an image's path
+    relative to a TARGET folder or as the TARGET CSV writes it, or a text) and ``label``."""
+    import csv
+
+    from ..exceptions import DataError
+
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise DataError(f"--target-labels {str(file)!r} is not a file; pass a CSV with columns item,label")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not {"item", "label"} <= set(reader.fieldnames or ()):
+            raise DataError(f"--target-labels {str(file)!r} has columns {reader.fieldnames}; it needs 'item' and "
+                            "'label' (item: the image path relative to TARGET, or the text)")
+        given = {row["item"]: row["label"] for row in reader if (row.get("label") or "").strip()}
+    root = Path(target).expanduser()
+
+    def key(x: Any) -> str:
+        if root.is_dir():
+            try:
+                return str(Path(x).relative_to(root))
+            except ValueError:
+                return str(x)
+        return str(x)
+
+    keys = [key(x) for x in X_t]
+    missing = sorted(set(given) - set(keys))
+    if missing:
+        raise DataError(f"--target-labels names {len(missing)} item(s) TARGET does not hold, e.g. {missing[0]!r}; "
+                        "items are image paths relative to TARGET (or as the TARGET CSV writes them) or texts")
+    return [given.get(k) for k in keys]
+
+
 @user_errors
 def adapt(
     source: Annotated[str, typer.Argument(help="Labelled source data: folder of class subfolders, a CSV, or a built-in dataset.")],
@@ -56,6 +90,7 @@ def adapt(
     text_column: Annotated[str | None, typer.Option("--text-column", help="CSV column holding the texts.")] = None,
     path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
     label_column: LabelCol = "label",
+    target_labels: Annotated[Path | None, typer.Option("--target-labels", help="Semi-supervised: a CSV with columns item,label giving the labels of some TARGET items (item: image path relative to TARGET, or the text); they train with the source, never choose the method.")] = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print results.json to stdout instead of a summary.")] = False,
@@ -80,7 +115,11 @@ def adapt(
         if unknown:
             raise DataError(f"TARGET's labels include {', '.join(map(repr, unknown[:5]))}, which SOURCE never has; "
                             "a domain adapter only predicts the source's classes")
-    da.fit(src.X, src.y, X_target=X_t)  # the target's labels are not passed
+    y_semi = read_target_labels(target_labels, target, list(X_t)) if target_labels is not None else None
+    if y_semi is not None:
+        say(f"--target-labels: {sum(v is not None for v in y_semi)} of {len(y_semi)} TARGET items labelled for "
+            "training (semi-supervised)")
+    da.fit(src.X, src.y, X_target=X_t, y_target=y_semi)  # the evaluation labels of TARGET are never passed
     results: dict[str, Any] = {"source": {"name": str(source), "n": len(src.y)},
                                "target": {"name": str(target), "n": len(X_t), "labelled_for_evaluation": y_t is not None},
                                **da.strategy_.results_extra()}

@@ -57,8 +57,13 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
     def _objective_attributes(self, objective: Any) -> dict[str, Any]:
         return {"classes_": objective.classes}
 
-    def fit(self, X: Any, y: Any, X_target: Any = None) -> DomainAdapter:  # type: ignore[override]
-        """Learn from labelled source items ``X, y`` and unlabelled target items ``X_target``."""
+    def fit(self, X: Any, y: Any, X_target: Any = None, y_target: Any = None) -> DomainAdapter:  # type: ignore[override]
+        """Learn from labelled source items ``X, y`` and unlabelled target items ``X_target``.
+
+        ``y_target`` (optional, semi-supervised): one entry per target item, ``-1`` or ``None`` where the label
+        is unknown (scikit-learn's convention for unlabelled items); the known ones join the source items the
+        classifier trains on (in the target's own view: aligned features for shallow methods, target images
+        through the network for deep ones). They are never used to choose the method."""
         from ..data.items import as_items
 
         cls, context, config = self._configure()
@@ -80,9 +85,31 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
         if len(target) == 0:
             raise DataError("X_target is empty; pass the unlabelled target items to adapt to")
         strategy = cls(config, context)
-        strategy.fit_adapt(items, Y, objective.n_outputs, target)
+        labelled = None if y_target is None else self._target_labelled(y_target, len(target), objective)
+        strategy.fit_adapt(items, Y, objective.n_outputs, target, labelled)
         self._adopt(strategy)
         return self
+
+    @staticmethod
+    def _target_labelled(y_target: Any, n_target: int, objective: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(indices, class indices)`` of the target items whose label ``y_target`` gives (``-1``/``None``:
+        unknown), or ``None`` when none is known."""
+        values = list(y_target)
+        if len(values) != n_target:
+            raise DataError(f"y_target has {len(values)} entries but X_target has {n_target} items; give one per "
+                            "target item, -1 or None where the label is unknown")
+        known = np.array([not (v is None or (isinstance(v, float) and np.isnan(v)) or str(v) == "-1")
+                          for v in values], dtype=bool)
+        if not known.any():
+            return None
+        idx = np.flatnonzero(known)
+        lookup = {str(c): i for i, c in enumerate(objective.classes)}
+        unknown = sorted({str(values[i]) for i in idx} - set(lookup))
+        if unknown:
+            raise DataError(f"y_target includes {', '.join(map(repr, unknown[:5]))}, which the source never had "
+                            f"(its classes: {', '.join(map(str, objective.classes[:10]))}); mark unknown target "
+                            "labels with -1 or None")
+        return idx, np.array([lookup[str(values[i])] for i in idx], dtype=np.int64)
 
     def _adopt(self, strategy: Any) -> None:
         super()._adopt(strategy)

@@ -47,7 +47,13 @@ def fit_deep_candidates(strategy: Any, methods: list[str], X: Any, y_index: np.n
     inputs_t, _ = prepare_inputs(base, X_target)
     y = np.asarray(y_index)
     bs = c.batch_size
-    source = ItemBatches(subset(inputs_s, tr), y[tr], collate, batch_size=bs, shuffle=True, seed=ctx.seed)
+    train_inputs, train_y = subset(inputs_s, tr), y[tr]
+    if getattr(strategy, "target_labelled", None) is not None:  # semi-supervised: labelled target items train too
+        idx, y_lab = strategy.target_labelled
+        extra = subset(inputs_t, idx)
+        train_inputs = torch.cat([train_inputs, extra]) if isinstance(extra, torch.Tensor) else [*train_inputs, *extra]
+        train_y = np.r_[train_y, y_lab]
+    source = ItemBatches(train_inputs, train_y, collate, batch_size=bs, shuffle=True, seed=ctx.seed)
     target = ItemBatches(inputs_t, np.zeros(len(inputs_t), dtype=np.int64), collate, batch_size=bs, shuffle=True,
                          seed=ctx.seed + 7)
     plain = {name: ItemBatches(subset(inputs_s, idx), y[idx], collate, batch_size=128, shuffle=False)

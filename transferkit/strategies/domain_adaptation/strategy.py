@@ -101,10 +101,12 @@ class DomainAdaptation(Strategy):
                 names.append(baseline_of(m))
         return names
 
-    def fit_adapt(self, X: Any, y_index: np.ndarray, n_classes: int, X_target: Any) -> None:
+    def fit_adapt(self, X: Any, y_index: np.ndarray, n_classes: int, X_target: Any,
+                  target_labelled: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Fit every method to run (see :meth:`methods_to_run`) on the source-training split and the
         unlabelled target, score each on the source-validation split and the target without labels, keep
-        the chosen one (``method``, or the lowest DEV risk under ``auto``)."""
+        the chosen one (``method``, or the lowest DEV risk under ``auto``). ``target_labelled``: ``(indices,
+        class indices)`` of target items with known labels (semi-supervised), added to the training items."""
         from ...training import stratified_split
         from .selection import select
 
@@ -116,6 +118,7 @@ class DomainAdaptation(Strategy):
         tr, va = stratified_split(y_index, c.validation_fraction, self.context.seed)
         self.split = (tr, va)
         self.n_classes = n_classes
+        self.target_labelled = target_labelled
         self.candidates: dict[str, dict[str, Any]] = {}
         self.table: list[dict[str, Any]] = []
         methods = self.methods_to_run()
@@ -150,7 +153,13 @@ class DomainAdaptation(Strategy):
                 al.sample_weight = al.sample_weight / al.sample_weight[tr].mean()
             sub = type(al)(al.source[tr], al.target_map, al.mean, al.scale, al.power,
                            None if al.sample_weight is None else al.sample_weight[tr])
-            head, coef, bias = fit_linear(sub, y_index[tr], self.n_classes, seed=seed, kind=m)
+            y_train = y_index[tr]
+            if self.target_labelled is not None:  # labelled target items train in the target's view
+                idx, y_lab = self.target_labelled
+                sub.source, y_train = np.vstack([sub.source, target_view(al, F_t[idx])]), np.r_[y_train, y_lab]
+                if sub.sample_weight is not None:
+                    sub.sample_weight = np.r_[sub.sample_weight, np.ones(len(idx))]
+            head, coef, bias = fit_linear(sub, y_train, self.n_classes, seed=seed, kind=m)
             seconds = time.perf_counter() - t1
             z = al.source[va] @ coef.T + bias
             probs_val = np.exp(z - z.max(1, keepdims=True))
@@ -184,7 +193,9 @@ class DomainAdaptation(Strategy):
                 "baseline": getattr(self, "baseline", None)}
 
     def results_extra(self) -> dict[str, Any]:
+        n_lab = 0 if getattr(self, "target_labelled", None) is None else len(self.target_labelled[0])
         return {"adaptation": {"method": self.method, "baseline": self.baseline, "selection": self.table,
+                               "target_labels_trained_on": n_lab,
                                "selected_by": "lowest DEV risk (no target labels)" if self.config.method == "auto"
                                else "given", "histories": getattr(self, "histories", {})}}
 

@@ -251,24 +251,35 @@ def main() -> None:
                    help="run the 20 Newsgroups text shift instead (folder holding 20newsgroups-train.tab)")
     p.add_argument("--text-backbone", default="minilm-l6")
     p.add_argument("--per-group", type=int, default=None, help="texts per sub-category (default 250; quick 100)")
+    p.add_argument("--seed-list", default=None, help="comma-separated seeds to run (instead of 0..seeds-1)")
+    p.add_argument("--from-logs", nargs="+", default=None, metavar="STDERR_LOG",
+                   help="summarise the 'run {...}' lines earlier runs wrote to stderr (one per finished run)")
     args = p.parse_args()
+    args.seed_list = [int(v) for v in args.seed_list.split(",")] if args.seed_list else None
+    if args.from_logs:
+        runs = [json.loads(line[4:]) for f in args.from_logs for line in Path(f).read_text().splitlines()
+                if line.startswith("run {")]
+        print(json.dumps({"settings": vars(args), "summary": summarise(runs), "runs": runs}, indent=1, default=str))
+        return
+    args.load_average_at_start = os.getloadavg()
     if args.text:
         args.seeds = args.seeds or (1 if args.quick else 3)
         args.per_group = args.per_group or (100 if args.quick else 250)
         groups = load_newsgroups(args.text)
         runs = []
-        for seed in range(args.seeds):
+        for seed in args.seed_list or range(args.seeds):
             for task in TEXT_TASKS:
                 runs.append(run_text(task, groups, seed, args))
-                print(f"done {task} seed {seed}", file=sys.stderr, flush=True)
-        print(json.dumps({"settings": vars(args), "summary": summarise(runs), "runs": runs}, indent=1, default=str))
+                print("run " + json.dumps(runs[-1], default=str), file=sys.stderr, flush=True)
+        print(json.dumps({"settings": vars(args), "load_average_at_end": os.getloadavg(), "cpus": os.cpu_count(),
+                      "summary": summarise(runs), "runs": runs}, indent=1, default=str))
         return
     args.seeds = args.seeds or (1 if args.quick else 3)
     args.mnist = args.mnist or (2000 if args.quick else 5000)
     args.epochs = args.epochs or (4 if args.quick else 15)
     digits = load_digits_28()
     runs = []
-    for seed in range(args.seeds):
+    for seed in args.seed_list or range(args.seeds):
         mnist = load_mnist(args.mnist, seed)
         pairs = {"mnist->digits": (mnist, digits), "digits->mnist": (digits, mnist)}
         for direction in args.directions.split(","):
@@ -277,8 +288,9 @@ def main() -> None:
                 runs.append({"direction": direction, "seed": seed, **pixel_shallow(Xs, ys, Xt, yt, seed)})
             else:
                 runs.append(run_direction(direction, Xs, ys, Xt, yt, seed, args))
-            print(f"done {direction} seed {seed}", file=sys.stderr, flush=True)
-    print(json.dumps({"settings": vars(args), "summary": summarise(runs), "runs": runs}, indent=1, default=str))
+            print("run " + json.dumps(runs[-1], default=str), file=sys.stderr, flush=True)
+    print(json.dumps({"settings": vars(args), "load_average_at_end": os.getloadavg(), "cpus": os.cpu_count(),
+                      "summary": summarise(runs), "runs": runs}, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -387,6 +387,10 @@ def write_outputs(out: Path, model: Any, results: dict[str, Any], *, report: boo
 
     from ._utils import _json_default
     from .io import write_folder
+    from .training.distributed import is_main
+
+    if not is_main():  # a data-parallel fit (``--nproc``): every rank holds the same model, rank 0 writes it
+        return
 
     texts = {"results.json": json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"}
     if report:

@@ -27,6 +27,41 @@ def parse_fine_tune_params(pairs: list[str] | None) -> dict[str, Any] | None:
     return parse_name_values(pairs, "--fine-tune-param", "dropout=0.3")
 
 
+def data_parallel(nproc: int, trains_network: bool, strategy: str, batch_size: int | None) -> int | None:
+    """``fit --nproc N``: check the options; in the launching process, rerun this command line in ``N``
+    processes through ``torchrun`` and return its exit code; in a process torchrun started, return ``None``
+    (the fit runs, and ``transferkit.training.distributed`` joins the processes into one training run)."""
+    import os
+    import subprocess
+    import sys
+
+    if nproc < 1:
+        raise fail(f"--nproc {nproc} is not allowed; give 1 or more processes")
+    if nproc == 1:
+        return None
+    if not trains_network:
+        raise fail(f"--nproc trains a network in several processes; strategy {strategy} trains no network, drop it "
+                   "or use --strategy fine-tune")
+    if batch_size is not None and batch_size % nproc:
+        raise fail(f"--batch-size {batch_size} is the global batch and must split evenly over --nproc {nproc}; "
+                   f"use a multiple of {nproc}")
+    launched = os.environ.get("WORLD_SIZE")
+    if launched is not None:
+        if int(launched) != nproc:
+            raise fail(f"--nproc {nproc} but torchrun started {launched} processes; give the same number")
+        from ..training.distributed import init_from_env
+
+        init_from_env()
+        return None
+    from ..training.distributed import threads_per_process, torchrun_command
+
+    args = sys.argv[1:]
+    if "fit" not in args:
+        raise fail("--nproc reruns the `transferkit fit` command line under torchrun; run it from a shell")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_process(nproc))}
+    return subprocess.run(torchrun_command(nproc, args), env=env, check=False).returncode
+
+
 @user_errors
 def lr_find(
     data: Annotated[str, typer.Argument(help="Folder of class subfolders, a CSV file, or a built-in dataset name.")],

@@ -196,7 +196,12 @@ def fit(
         raise typer.Exit(launched)
     from ..training.distributed import is_main, leave
 
-    progress = progress and is_main()
+    tell = say
+    if not is_main():  # the other ranks of a data-parallel fit do the same work silently
+        import logging
+
+        progress, tell = False, _quiet
+        logging.getLogger("transferkit").setLevel(logging.ERROR)
     where = {"input_column": input_column, "allow_outside_paths": allow_outside_paths}
     dataset = _load(data, text_column, path_column, label_column, **where)
     test_ds = _load(test, text_column, path_column, label_column, **where) if test else None
@@ -208,7 +213,7 @@ def fit(
     results = run_fit(
         dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head,
         head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
-        seed=seed, progress=progress, report=report, say=say, rank_backbones=candidates, strategy=strategy,
+        seed=seed, progress=progress, report=report, say=tell, rank_backbones=candidates, strategy=strategy,
         fine_tune=extra, resume=resume, compare=compare, tta=tta.value, task=task,
     )
     main = is_main()
@@ -219,6 +224,10 @@ def fit(
         print_json(results)
     else:
         _print_summary(results, out)
+
+
+def _quiet(message: str) -> None:
+    """``say`` on the ranks other than 0."""
 
 
 def _task_columns(tasks: str) -> list[str]:

@@ -15,7 +15,7 @@ import torch
 
 from ...backbones import Backbone
 from ...backbones.base import ImageBackbone
-from ...data.augment import make_augment
+from ...data.augment import make_audio_augment, make_augment
 from ...heads import HeadArrays
 from ...training import (
     Checkpoint,
@@ -102,7 +102,8 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     y_index = Y
     batch_size = config.batch_size or DEFAULT_BATCH_SIZE[backbone.modality]
     size = getattr(trainable, "image_size", None)
-    augment = make_augment(config.augment, size) if isinstance(trainable, ImageBackbone) else None
+    augment = (make_augment(config.augment, size) if isinstance(trainable, ImageBackbone)
+               else make_audio_augment(config.augment) if trainable.modality == "audio" else None)
     train = ItemBatches(subset(inputs, tr), y_index[tr], collate, batch_size=batch_size, shuffle=True,
                         seed=config.seed, transform=augment)
     val = (ItemBatches(subset(inputs, va), y_index[va], collate, batch_size=max(batch_size, 64), shuffle=False)

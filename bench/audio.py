@@ -142,8 +142,24 @@ def group_split(groups: np.ndarray, labels: np.ndarray, seed: int, test_fraction
     raise SystemExit("no group split keeps every test class in training")
 
 
+BACKBONES: list[str] | None = None  # --backbones
+
+
 def backbones(quick: bool) -> list[str]:
+    if BACKBONES:
+        return BACKBONES
     return ["whisper-tiny-en", "whisper-base", "crepe-tiny"] + ([] if quick else ["crepe"])
+
+
+def config_of(name: str):  # noqa: ANN201
+    """A registry name, or ``NAME:clip`` for Whisper run on the clip's own length (position embeddings sliced)."""
+    from transferkit.backbones import get_config
+
+    base, _, mode = name.partition(":")
+    if mode != "clip":
+        return base
+    config = get_config(base)
+    return replace(config, extra={**config.extra, "clip_length": True})
 
 
 def run_task(name: str, X: list[str], y: np.ndarray, groups: np.ndarray, seeds: list[int], quick: bool,
@@ -153,7 +169,7 @@ def run_task(name: str, X: list[str], y: np.ndarray, groups: np.ndarray, seeds: 
     from transferkit.extraction import Extractor
     from transferkit.heads import fit_head
 
-    feats = {b: Extractor(b, show_progress=False).extract(X) for b in backbones(quick)}
+    feats = {b: Extractor(config_of(b), show_progress=False).extract(X) for b in backbones(quick)}
     rows = []
     for seed in seeds:
         tr, te = group_split(groups, y, seed, 0.375 if name == "words" else 0.3)
@@ -194,7 +210,7 @@ def rank_scores(X: list[str], y: np.ndarray, tr: np.ndarray, feats: dict, seed: 
     out = {}
     for b, F in feats.items():
         out[b] = round(float(compute_score("logme", F[tr], y[tr])), 4)
-        R = Extractor(b, pretrained=False, seed=0, show_progress=False).extract([X[i] for i in tr])
+        R = Extractor(config_of(b), pretrained=False, seed=0, show_progress=False).extract([X[i] for i in tr])
         out[f"{b} (random init)"] = round(float(compute_score("logme", R, y[tr])), 4)
     return out
 
@@ -231,9 +247,15 @@ def main() -> None:
     p.add_argument("--tasks", default="words,drums")
     p.add_argument("--no-rank", action="store_true")
     p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--backbones", default=None,
+                   help="comma-separated, e.g. whisper-tiny-en,whisper-tiny-en:clip,crepe-tiny (':clip': Whisper on "
+                        "the clip's own length instead of 30-s padded windows); default: every audio backbone")
     args = p.parse_args()
+    global BACKBONES
+    BACKBONES = args.backbones.split(",") if args.backbones else None
     seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
-    result: dict = {"quick": args.quick, "seeds": seeds, "machine": "shared 2-core CPU"}
+    result: dict = {"quick": args.quick, "seeds": seeds, "machine": "shared 2-core CPU",
+                    "backbones": backbones(args.quick)}
     with tempfile.TemporaryDirectory() as tmp:
         for task in args.tasks.split(","):
             root = Path(tmp) / task

@@ -6,8 +6,9 @@ mode, and train a SmallCNN (16/32/64 channels; its BatchNorm layers see each ran
 place the two runs compute differently) from the same seeded initialisation on Fashion-MNIST with transferkit's Trainer,
 ``RankBatches`` (each rank's share of the single process's global batch) and ``GradientSync`` (gradient
 all-reduce). Reported per run: wall time of the training (without process start-up), test accuracy, and the
-largest weight difference between the two runs' final models. The 1-process run uses 2 intra-op threads,
-the 2-process run 1 thread per process, so both use the machine's 2 cores.
+largest weight difference between the 1- and 2-process runs' final models. Three runs: 1 process with 2
+intra-op threads, 1 process with 1 thread, 2 processes with 1 thread each (the 1-thread single process
+separates the data-parallel gain from the cost of intra-op threading on a busy machine).
 
 Usage: python bench/ddp_finetune.py [--quick] [--train 4000] [--test 2000] [--epochs 3] [--batch 64]
 """
@@ -72,7 +73,7 @@ def worker(args: argparse.Namespace) -> None:
 
     init_from_env()
     rank, size = world()
-    torch.set_num_threads(max(1, 2 // size))
+    torch.set_num_threads(args.threads or max(1, 2 // size))
     x, y = _tensors(args.train, "train")
     batches = RankBatches(ItemBatches(x, y, lambda b: (torch.stack(b),), batch_size=args.batch, shuffle=True,
                                       seed=0))
@@ -92,13 +93,14 @@ def worker(args: argparse.Namespace) -> None:
                                                          "test_accuracy": acc}))
 
 
-def launch(nproc: int, args: argparse.Namespace, out: str) -> dict[str, Any]:
+def launch(nproc: int, args: argparse.Namespace, out: str, threads: int) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", __file__,
            "--worker", "--out", out, "--train", str(args.train), "--test", str(args.test), "--epochs",
-           str(args.epochs), "--batch", str(args.batch), "--lr", str(args.lr)]
+           str(args.epochs), "--batch", str(args.batch), "--lr", str(args.lr), "--threads", str(threads)]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(max(1, 2 // nproc))})
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     result = json.loads(Path(f"{out}.json").read_text())
+    result["threads_per_process"] = threads
     result["wall_with_startup_s"] = time.perf_counter() - t0
     return result
 
@@ -111,6 +113,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -122,8 +125,9 @@ def main() -> None:
     from safetensors.torch import load_file
 
     with tempfile.TemporaryDirectory(prefix="bench-ddp-") as tmp:
-        runs = [launch(n, args, f"{tmp}/run{n}") for n in (1, 2)]
-        a, b = load_file(f"{tmp}/run1.safetensors"), load_file(f"{tmp}/run2.safetensors")
+        # 1 process with the machine's 2 threads, 1 process with 1 thread, 2 processes with 1 thread each
+        runs = [launch(n, args, f"{tmp}/run{n}x{t}", t) for n, t in ((1, 2), (1, 1), (2, 1))]
+        a, b = load_file(f"{tmp}/run1x2.safetensors"), load_file(f"{tmp}/run2x1.safetensors")
         diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     print(json.dumps({"benchmark": "ddp_finetune", "quick": args.quick, "train": args.train, "test": args.test,
                       "epochs": args.epochs, "global_batch": args.batch, "runs": runs,

@@ -53,6 +53,11 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_backbone(tiny_weights: Path) -> str:
     """Register ``tiny-cnn`` once per session and return its name."""
+    return register_tiny_backbone(tiny_weights)
+
+
+def register_tiny_backbone(tiny_weights: Path) -> str:
+    """Register ``tiny-cnn`` with the weights file ``tiny_weights`` (also in spawned worker processes)."""
     from transferkit._utils import sha256_file
     from transferkit.backbones import BACKBONES, BackboneConfig, WeightsSource, register_backbone
 

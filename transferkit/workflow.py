@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,8 +295,22 @@ def run_fit(
     if hasattr(objective, "single_tasks"):
         results["single_task"] = compare_single_tasks(clf, train, test, seed=seed, say=say)
     results["timings"]["total_s"] = time.perf_counter() - t_start
-    write_outputs(out, clf, results, report=report)
+    extra = audio_sections(test, transfer.predictions, objective) if report and train.modality == "audio" else []
+    write_outputs(out, clf, results, report=report, sections=extra)
     return results
+
+
+def audio_sections(test: Dataset, predictions: Any, objective: Any) -> list[Any]:
+    """The report's spectrograms of misclassified test clips (classification of audio clips)."""
+    if objective.name != "classification":
+        return []
+    from .evaluation.audio_report import audio_section
+
+    y = list(np.asarray(test.y))
+    names = list(test.X) if isinstance(test.X, list) and all(isinstance(x, str) for x in test.X) else None
+    shown = dict(zip(y, test.display_labels(y), strict=True))
+    section = audio_section(test.X, y, list(np.asarray(predictions)), names=names, display=shown)
+    return [section] if section is not None else []
 
 
 def compare_single_tasks(clf: Any, train: Dataset, test: Dataset, *, seed: int,
@@ -376,7 +390,8 @@ def assemble_results(dataset: Dataset, train: Dataset, test: Dataset, clf: Any, 
     return results
 
 
-def write_outputs(out: Path, model: Any, results: dict[str, Any], *, report: bool = True) -> None:
+def write_outputs(out: Path, model: Any, results: dict[str, Any], *, report: bool = True,
+                  sections: Sequence[Any] = ()) -> None:
     """Write the model, ``results.json`` and ``report.html`` to ``out`` as one folder, in one step.
 
     Everything that can fail on content (rendering the report, serialising the results) happens in memory
@@ -387,11 +402,15 @@ def write_outputs(out: Path, model: Any, results: dict[str, Any], *, report: boo
 
     from ._utils import _json_default
     from .io import write_folder
+    from .training.distributed import is_main
+
+    if not is_main():  # a data-parallel fit (``--nproc``): every rank holds the same model, rank 0 writes it
+        return
 
     texts = {"results.json": json.dumps(results, indent=2, sort_keys=True, default=_json_default) + "\n"}
     if report:
         from .evaluation.report import report_html
 
-        texts["report.html"] = report_html(results, sections=model.strategy_.report_sections(results))
+        texts["report.html"] = report_html(results, sections=[*model.strategy_.report_sections(results), *sections])
     doc, files = model._model_doc()
     write_folder(out, doc, files, texts)

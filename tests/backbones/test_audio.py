@@ -134,3 +134,35 @@ def test_fit_predict_save_load_on_tone_folder(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.predict_proba(files), model.predict_proba(files))
     bad = CliRunner().invoke(app, ["predict", str(out), str(tmp_path / "clips.txt")])
     assert bad.exit_code == 2
+
+
+@pytest.mark.slow
+def test_whisper_tells_espeak_words_apart_for_voices_it_never_heard(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from sklearn.linear_model import LogisticRegression
+
+    from transferkit.data.audio import read_audio
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    need("whisper-tiny-en")
+    words, voices = ["yes", "no", "stop"], ["en+m1", "en+f2", "en-us+m3", "en-gb-scotland+f1", "en+m4", "en-us+f3"]
+    waves, labels, voice = [], [], []
+    for v, name in enumerate(voices):
+        for word in words:
+            out = tmp_path / f"{v}_{word}.wav"
+            subprocess.run(["espeak-ng", "-v", name, "-w", str(out), word], check=True, capture_output=True)
+            waves.append(read_audio(out))  # espeak-ng writes 22,050 Hz: resampled to 16 kHz
+            labels.append(word)
+            voice.append(v)
+    config = get_config("whisper-tiny-en")
+    from dataclasses import replace
+
+    clip = replace(config, extra={**config.extra, "clip_length": True})
+    F = Extractor(clip, cache=False, show_progress=False).extract(waves)
+    y, voice = np.asarray(labels), np.asarray(voice)
+    train, test = voice < 4, voice >= 4  # two voices held out
+    head = LogisticRegression(max_iter=2000).fit(F[train], y[train])
+    assert (head.predict(F[test]) == y[test]).mean() >= 5 / 6

@@ -119,3 +119,27 @@ def test_mfcc_baseline_learns_pitch(tmp_path: Path) -> None:
     model = make_baseline("audio").fit([X[i] for i in train], y[train])
     assert isinstance(model, MfccClassifier) and "MFCC" in model.description_
     assert (model.predict([X[i] for i in test]) == y[test]).mean() >= 0.9
+
+
+def test_audio_augmentation_is_seeded_keeps_length_and_bounds_gain_and_noise() -> None:
+    import torch
+
+    from transferkit.data.augment import make_audio_augment
+    from transferkit.exceptions import ConfigError
+
+    assert make_audio_augment("none") is None
+    with pytest.raises(ConfigError, match="augment='loud' is not allowed"):
+        make_audio_augment("loud")
+    wave = tone(440.0, seconds=1.0, noise=0.0)
+    augment = make_audio_augment("light")
+    torch.manual_seed(0)
+    a = augment(wave)
+    torch.manual_seed(0)
+    assert np.array_equal(a, augment(wave))  # the trainer's seed fixes it
+    outs = [augment(wave) for _ in range(20)]
+    assert all(o.shape == wave.shape and o.dtype == np.float32 for o in outs)
+    assert len({o.tobytes() for o in outs}) == 20  # a new draw every time
+    ratio = np.array([np.mean(o**2) / np.mean(wave**2) for o in outs])
+    assert ratio.min() > 10 ** (-6.5 / 10) * 0.85 and ratio.max() < 10 ** (6.5 / 10) * 1.05  # ±6 dB gain
+    assert ratio.max() / ratio.min() > 1.5  # and the gain does vary
+    assert all(abs(peak_hz(o) - 440.0) < 2.0 for o in outs)  # pitch kept: only gain, shift and noise

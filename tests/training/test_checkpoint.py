@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -117,3 +118,27 @@ def test_split_and_join_round_trip_and_a_torn_write_keeps_the_old_checkpoint(tmp
     (tmp_path / "state.json").write_text("{not json")
     with pytest.raises(ConfigError, match="is not valid JSON"):
         load_state(tmp_path)
+
+
+def test_a_checkpoint_that_does_not_write_only_reads(tmp_path: Path) -> None:
+    stages = [Stage("train", 2, 0.05)]
+    reader = Checkpoint(tmp_path / "r", {"run": 1}, write=False)
+    Trainer([reader], seed=0).fit(ToyTask(seed=0), toy_batches(batch_size=16), None, stages)
+    assert not (tmp_path / "r").exists()
+
+    class Stop(Exception):
+        pass
+
+    class StopAfterFirstEpoch(Callback):
+        order = 200  # after the checkpoint was saved
+
+        def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+            raise Stop
+
+    with pytest.raises(Stop):  # a writer (rank 0) leaves a checkpoint after epoch 1 ...
+        Trainer([Checkpoint(tmp_path / "w", {"run": 1}), StopAfterFirstEpoch()], seed=0).fit(
+            ToyTask(seed=0), toy_batches(batch_size=16), None, stages)
+    reader = Checkpoint(tmp_path / "w", {"run": 1}, resume=True, write=False)
+    Trainer([reader], seed=0).fit(ToyTask(seed=0), toy_batches(batch_size=16), None, stages)
+    assert reader.resumed_epoch == 1  # ... which a non-writing rank resumes from, and leaves in place
+    assert (tmp_path / "w" / "state.json").is_file()

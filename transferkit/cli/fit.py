@@ -29,7 +29,7 @@ from ._common import (
     say,
     user_errors,
 )
-from .train import Augment, check_unfreeze, parse_fine_tune_params
+from .train import Augment, check_unfreeze, data_parallel, parse_fine_tune_params
 
 DataArg = Annotated[str, typer.Argument(help="Folder of class subfolders, a CSV file, or a built-in dataset name.")]
 ModelArg = Annotated[Path, typer.Argument(help="Model directory written by `transferkit fit`.")]
@@ -153,6 +153,7 @@ def fit(
     resume: Annotated[bool, typer.Option(help="Fine-tune: continue an interrupted run from the checkpoint in --out.")] = False,
     compare: Annotated[bool, typer.Option(help="Fine-tune: also train feature extraction with the same backbone for the comparison table (the from-scratch baselines of the verdict are always trained).")] = True,
     allow_outside_paths: AllowOutside = False,
+    nproc: Annotated[int, typer.Option("--nproc", help="Fine-tune: train data-parallel in N processes on this machine (launched through torchrun; gloo on CPU, NCCL on GPUs). --batch-size stays the global batch, split across them; rank 0 writes --out.")] = 1,
 ) -> None:
     """Train a classifier on a pretrained backbone (feature extraction, or fine-tuning with --strategy
     fine-tune), compare it with a from-scratch baseline, and write the model, results.json and report.html
@@ -190,6 +191,17 @@ def fit(
     task_columns = _task_columns(tasks) if tasks is not None else None
     label_column = task_columns or target or tags_column or label_column
     check_output_folder(out)  # a bad --out fails before any data is read
+    launched = data_parallel(nproc, get_strategy(strategy).trains_network, strategy, batch_size)
+    if launched is not None:  # this process launched the others and waited for them
+        raise typer.Exit(launched)
+    from ..training.distributed import is_main, leave
+
+    tell = say
+    if not is_main():  # the other ranks of a data-parallel fit do the same work silently
+        import logging
+
+        progress, tell = False, _quiet
+        logging.getLogger("transferkit").setLevel(logging.ERROR)
     where = {"input_column": input_column, "allow_outside_paths": allow_outside_paths}
     dataset = _load(data, text_column, path_column, label_column, **where)
     test_ds = _load(test, text_column, path_column, label_column, **where) if test else None
@@ -201,13 +213,21 @@ def fit(
     results = run_fit(
         dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head,
         head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
-        seed=seed, progress=progress, report=report, say=say, rank_backbones=candidates, strategy=strategy,
+        seed=seed, progress=progress, report=report, say=tell, rank_backbones=candidates, strategy=strategy,
         fine_tune=extra, resume=resume, compare=compare, tta=tta.value, task=task,
     )
+    main = is_main()
+    leave()
+    if not main:
+        return
     if json_output:
         print_json(results)
     else:
         _print_summary(results, out)
+
+
+def _quiet(message: str) -> None:
+    """``say`` on the ranks other than 0."""
 
 
 def _task_columns(tasks: str) -> list[str]:

@@ -27,6 +27,57 @@ def parse_fine_tune_params(pairs: list[str] | None) -> dict[str, Any] | None:
     return parse_name_values(pairs, "--fine-tune-param", "dropout=0.3")
 
 
+def data_parallel(nproc: int, trains_network: bool, strategy: str, batch_size: int | None) -> int | None:
+    """``fit --nproc N``: check the options; in the launching process, rerun this command line (without
+    ``--nproc``) in ``N`` processes through ``torchrun`` and return its exit code. In a process torchrun
+    started (``WORLD_SIZE`` set: by ``--nproc``, or a user's own ``torchrun -m transferkit fit ...``), join the
+    process group and return ``None``: the fit runs, and ``transferkit.training.distributed`` makes the
+    processes one training run."""
+    import os
+    import subprocess
+    import sys
+
+    if nproc < 1:
+        raise fail(f"--nproc {nproc} is not allowed; give 1 or more processes")
+    launched = int(os.environ.get("WORLD_SIZE") or 1)
+    size = launched if launched > 1 else nproc
+    if size == 1:
+        return None
+    if not trains_network:
+        raise fail(f"--nproc trains a network in several processes; strategy {strategy} trains no network, drop it "
+                   "or use --strategy fine-tune")
+    if batch_size is not None and batch_size % size:
+        raise fail(f"--batch-size {batch_size} is the global batch and must split evenly over {size} processes; "
+                   f"use a multiple of {size}")
+    if launched > 1:
+        if nproc not in (1, launched):
+            raise fail(f"--nproc {nproc} but torchrun started {launched} processes; give the same number")
+        from ..training.distributed import init_from_env
+
+        init_from_env()
+        return None
+    from ..training.distributed import threads_per_process, torchrun_command
+
+    args = _without_nproc(sys.argv[1:])
+    if "fit" not in args:
+        raise fail("--nproc reruns the `transferkit fit` command line under torchrun; run it from a shell")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_process(nproc))}
+    return subprocess.run(torchrun_command(nproc, args), env=env, check=False).returncode
+
+
+def _without_nproc(args: list[str]) -> list[str]:
+    """The command line without ``--nproc N`` / ``--nproc=N`` (torchrun starts the processes instead)."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
 @user_errors
 def lr_find(
     data: Annotated[str, typer.Argument(help="Folder of class subfolders, a CSV file, or a built-in dataset name.")],

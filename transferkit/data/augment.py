@@ -18,7 +18,7 @@ Flips and crops suit most photos and objects; for data where left/right or posit
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
 
@@ -53,4 +53,39 @@ def make_augment(level: str, size: int) -> Callable[[torch.Tensor], torch.Tensor
         return pipeline(pixels.permute(2, 0, 1)).permute(1, 2, 0).contiguous()
 
     augment.level = level  # type: ignore[attr-defined]
+    return augment
+
+
+#: per level: (gain range in dB, largest time shift in seconds, SNR range in dB of the added noise)
+AUDIO_AUGMENT = {"light": ((-6.0, 6.0), 0.1, (20.0, 40.0)), "strong": ((-10.0, 10.0), 0.2, (5.0, 30.0))}
+
+
+def make_audio_augment(level: str, rate: int = 16000) -> Callable[[Any], Any] | None:
+    """Waveform augmentation of ``level`` for audio fine-tuning (``None`` for ``"none"``): a random gain,
+    a random time shift (the clip moves, zeros fill in, nothing wraps round) and white noise at a random SNR below
+    the clip's own power. Random numbers come from PyTorch's generator, which the trainer seeds."""
+    if level not in AUGMENT_LEVELS:
+        make_augment(level, 1)  # the one error message for a bad level
+    if level == "none":
+        return None
+    (g_lo, g_hi), max_shift, (snr_lo, snr_hi) = AUDIO_AUGMENT[level]
+
+    def augment(wave: Any) -> Any:
+        import numpy as np
+        import torch
+
+        w = np.asarray(wave, dtype=np.float32)
+        u = torch.rand(3).tolist()
+        gain = 10 ** ((g_lo + (g_hi - g_lo) * u[0]) / 20)
+        shift = int(round((2 * u[1] - 1) * max_shift * rate))
+        out = np.zeros_like(w)
+        if shift >= 0:
+            out[shift:] = w[: len(w) - shift]
+        else:
+            out[:shift] = w[-shift:]
+        power = float(np.mean(out**2)) + 1e-12
+        snr = snr_lo + (snr_hi - snr_lo) * u[2]
+        noise = torch.randn(len(out)).numpy() * np.sqrt(power / 10 ** (snr / 10))
+        return ((out + noise) * gain).astype(np.float32)
+
     return augment

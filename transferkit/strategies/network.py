@@ -33,6 +33,10 @@ def copy_backbone(backbone: Backbone) -> Backbone:
                                   backbone.weights_id, backbone.weights_dir)
         out.max_length = backbone.max_length
         return out
+    if backbone.modality == "audio":  # Whisper / CREPE: the network is ``model``, the rest is preprocessing
+        out = copy.copy(backbone)
+        out.model = copy.deepcopy(backbone.model)
+        return out
     raise ConfigError(f"backbone {backbone.name!r} ({backbone.config.family}) cannot be fine-tuned; "
                       "use strategy='feature-extraction'")
 

@@ -202,15 +202,17 @@ class Checkpoint(Callback):
         resume: continue from the checkpoint in ``directory`` if there is one (else start afresh, with a
             warning).
         keep: leave the checkpoint in place after a successful fit (default: delete it).
+        write: save (and delete) the checkpoint; ``False`` only reads it to resume (the ranks other than 0 of
+            a data-parallel run, whose state is rank 0's).
     """
 
     order = 100
 
     def __init__(self, directory: str | os.PathLike[str], fingerprint: dict[str, Any] | None = None, *,
-                 resume: bool = False, keep: bool = False) -> None:
+                 resume: bool = False, keep: bool = False, write: bool = True) -> None:
         self.directory = Path(directory)
         self.fingerprint = json.loads(json.dumps(fingerprint or {}, sort_keys=True, default=str))
-        self.resume, self.keep = resume, keep
+        self.resume, self.keep, self.write = resume, keep, write
         self.resumed_epoch: int | None = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -237,11 +239,13 @@ class Checkpoint(Callback):
                     trainer.epoch, self.directory)
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        if not self.write:
+            return
         save_state(self.directory, {"fingerprint": self.fingerprint, "trainer": trainer.state_dict()},
                    tag=f"e{trainer.epoch:04d}")
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        if not self.keep:
+        if self.write and not self.keep:
             clear_state(self.directory)
 
 

@@ -44,6 +44,12 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+def leave() -> None:
+    """Leave the process group (after the last collective operation of a data-parallel run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def is_main() -> bool:
     """Whether this process writes checkpoints, models and reports (rank 0, or no process group)."""
     return world()[0] == 0
@@ -136,6 +142,20 @@ class GradientSync(Callback):
             for tensor in [*trainer.task.model.parameters(), *trainer.task.model.buffers()]:
                 dist.broadcast(tensor.data, src=0)
 
+    def on_validation_start(self, trainer: TrainerLike) -> None:
+        _sync_buffers(trainer)  # BatchNorm statistics: rank 0's, so every rank validates the same model
+
+    def on_epoch_end(self, trainer: TrainerLike, logs: dict[str, Any]) -> None:
+        _, size = world()
+        if size == 1:
+            return
+        _sync_buffers(trainer)  # the checkpoint and the final model hold rank 0's statistics
+        keys = sorted(k for k, v in logs.items() if k.startswith("train_") and isinstance(v, float))
+        if keys:  # each rank saw an equal share of every batch: the epoch's figure is the mean of the ranks'
+            values = torch.tensor([logs[k] for k in keys], dtype=torch.float64)
+            dist.all_reduce(values, op=dist.ReduceOp.SUM)
+            logs.update({k: float(v) / size for k, v in zip(keys, values.tolist(), strict=True)})
+
     def on_after_backward(self, trainer: TrainerLike) -> None:
         _, size = world()
         if size == 1:
@@ -153,3 +173,33 @@ class GradientSync(Callback):
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
+
+
+def _sync_buffers(trainer: TrainerLike) -> None:
+    """Broadcast rank 0's buffers (BatchNorm running statistics), as DistributedDataParallel does with
+    ``broadcast_buffers``: each rank updates them from its own share of the batch, so without this the
+    replicas would validate, stop early and save different models."""
+    if world()[1] == 1:
+        return
+    with torch.no_grad():
+        for tensor in trainer.task.model.buffers():
+            dist.broadcast(tensor.data, src=0)
+
+
+def shard(batches: Any) -> Any:
+    """``batches`` as this rank's :class:`RankBatches` in a multi-process run, unchanged otherwise."""
+    return RankBatches(batches) if world()[1] > 1 and isinstance(batches, ItemBatches) else batches
+
+
+def torchrun_command(nproc: int, args: list[str], module: str = "transferkit") -> list[str]:
+    """The command that runs ``python -m module *args`` in ``nproc`` processes on this machine through
+    ``torchrun`` (``torch.distributed.run --standalone``: a local rendezvous on a free port)."""
+    import sys
+
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={int(nproc)}",
+            "-m", module, *args]
+
+
+def threads_per_process(nproc: int) -> int:
+    """Intra-op threads for each of ``nproc`` processes sharing this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, int(nproc)))

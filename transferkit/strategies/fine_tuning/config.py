@@ -16,8 +16,8 @@ from ...exceptions import ConfigError
 #: largest image side used for fine-tuning when the user does not choose one (CPU budget; see
 #: docs/benchmarks.md for the measurement behind it)
 FINE_TUNE_IMAGE_SIZE = 112
-DEFAULT_LR = {"image": 3e-3, "text": 2e-3}
-DEFAULT_BATCH_SIZE = {"image": 32, "text": 16}
+DEFAULT_LR = {"image": 3e-3, "text": 2e-3, "audio": 2e-3}
+DEFAULT_BATCH_SIZE = {"image": 32, "text": 16, "audio": 16}
 #: below this many items in the smallest class no validation split is carved: all items train, for a
 #: fixed number of epochs (early stopping on one or two items per class would follow noise)
 MIN_PER_CLASS_FOR_VALIDATION = 10

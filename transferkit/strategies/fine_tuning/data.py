@@ -27,7 +27,8 @@ def prepare_inputs(backbone: Backbone, X: Any) -> tuple[Any, Callable[[list[Any]
     """Load every item once for training: ``(inputs, collate)``.
 
     Images become a uint8 tensor ``(N, S, S, 3)`` resized as the backbone's preprocessing does; texts
-    become token-id tensors, padded per batch by ``collate``.
+    become token-id tensors, padded per batch by ``collate``; audio clips stay 16 kHz waveforms, which
+    ``collate`` turns into the backbone's inputs (Whisper's log-mel windows, CREPE's frames).
     """
     items = as_items(X, backbone.modality)
     if isinstance(backbone, ImageBackbone):
@@ -36,6 +37,14 @@ def prepare_inputs(backbone: Backbone, X: Any) -> tuple[Any, Callable[[list[Any]
             arrays = list(pool.map(lambda i: backbone.prepare_item(items.load_sized(i, size)), range(len(items))))
         pixels = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros((0, 1, 1, 3), dtype=torch.uint8)
         return pixels, stack_batch
+    if backbone.modality == "audio":  # 16 kHz waveforms; windows / frames are cut per batch, after augmentation
+        waves = [torch.from_numpy(np.asarray(items.load(i), dtype=np.float32)) for i in range(len(items))]
+
+        def collate_audio(batch: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
+            inputs = backbone.collate([backbone.prepare_item(np.asarray(w, dtype=np.float32)) for w in batch])
+            return tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values())  # forward's order
+
+        return waves, collate_audio
     assert isinstance(backbone, TextEncoderBackbone)
     texts = [items.load(i) for i in range(len(items))]
     ids = backbone.tokenizer(texts, truncation=True, max_length=backbone.max_length)["input_ids"]

@@ -17,7 +17,7 @@ from .config import EXTRA_PARAMS, FineTuneConfig, fine_tune_config, fine_tune_im
 class FineTuning(Strategy):
     name = "fine-tune"
     summary = ("train a new head on the frozen base, then unfreeze its top blocks at a 10x lower learning rate")
-    modalities = ("image", "text")
+    modalities = ("image", "text", "audio")
     tasks = ("classification", "multilabel", "regression")
     trains_network = True
     comparisons = ("feature-extraction",)

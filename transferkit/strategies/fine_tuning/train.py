@@ -7,7 +7,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 
 from ...backbones import Backbone
 from ...backbones.base import ImageBackbone
-from ...data.augment import make_augment
+from ...data.augment import make_audio_augment, make_augment
 from ...heads import HeadArrays
 from ...training import (
     Checkpoint,
@@ -30,6 +30,7 @@ from ...training import (
     WeightAverage,
     lr_range_test,
 )
+from ...training.distributed import GradientSync, init_from_env, is_main, shard
 from ..network import block_modules, copy_backbone, state_sha256
 from .config import (
     DEFAULT_BATCH_SIZE,
@@ -101,7 +102,8 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     y_index = Y
     batch_size = config.batch_size or DEFAULT_BATCH_SIZE[backbone.modality]
     size = getattr(trainable, "image_size", None)
-    augment = make_augment(config.augment, size) if isinstance(trainable, ImageBackbone) else None
+    augment = (make_augment(config.augment, size) if isinstance(trainable, ImageBackbone)
+               else make_audio_augment(config.augment) if trainable.modality == "audio" else None)
     train = ItemBatches(subset(inputs, tr), y_index[tr], collate, batch_size=batch_size, shuffle=True,
                         seed=config.seed, transform=augment)
     val = (ItemBatches(subset(inputs, va), y_index[va], collate, batch_size=max(batch_size, 64), shuffle=False)
@@ -203,20 +205,31 @@ _HEAD_WORDS = {"logreg": "logistic regression", "ridge": "ridge regression"}
 def train_network(s: dict[str, Any], stages: Sequence[Stage], config: FineTuneConfig, n_classes: int,
                   callbacks: Sequence[Any], *, fingerprint: dict[str, Any], checkpoint_dir: Any = None,
                   resume: bool = False, progress: bool = True) -> FineTuneResult:
-    """Run the training loop on a :func:`build_setup` and package the trained network and head."""
-    cbs: list[Any] = [*callbacks, ProgressBar(progress)]
+    """Run the training loop on a :func:`build_setup` and package the trained network and head.
+
+    Launched by ``torchrun`` (``transferkit fit --nproc N``), the processes train one model data-parallel
+    (:mod:`transferkit.training.distributed`): each takes its share of every global batch, gradients are
+    averaged, and only rank 0 writes the checkpoint and shows progress."""
+    _, world_size = init_from_env()
+    main = is_main()
+    cbs: list[Any] = [*callbacks, ProgressBar(progress and main)]
     if s["val"] is not None:
         cbs.append(EarlyStopping("val_loss", "min", patience=config.patience))
-    if lines_enabled(progress):
+    if lines_enabled(progress) and main:
         cbs.append(EpochLogger(stderr_line))
     checkpoint = None
     if checkpoint_dir is not None:
         fingerprint = {**fingerprint, "config": config.to_dict(), "stages": [st.describe() for st in stages],
                        "n_classes": int(n_classes), "data": _data_hash(s)}
-        checkpoint = Checkpoint(checkpoint_dir, fingerprint, resume=resume)
+        checkpoint = Checkpoint(checkpoint_dir, fingerprint, resume=resume, write=main)
         cbs.append(checkpoint)
+    train = s["train"]
+    if world_size > 1:
+        cbs.append(GradientSync())
+        train = shard(train)
+        stages = [replace(st, train=shard(st.train)) if st.train is not None else st for st in stages]
     trainer = Trainer(cbs, seed=config.seed)
-    epochs_log = trainer.fit(s["task"], s["train"], s["val"], stages)
+    epochs_log = trainer.fit(s["task"], train, s["val"], stages)
 
     net: ClassifierNet = s["net"]
     net.eval()
@@ -230,6 +243,7 @@ def train_network(s: dict[str, Any], stages: Sequence[Stage], config: FineTuneCo
     stopper = next((cb for cb in cbs if isinstance(cb, EarlyStopping)), None)
     history = make_history(epochs_log, stages, stopper.best_epochs if stopper else {})
     history.update({"n_train": s["n_train"], "n_val": s["n_val"], "batch_size": s["batch_size"],
+                    "processes": world_size,
                     "unfrozen_blocks": [n for n, _ in s["blocks"][len(s["blocks"]) - s["n_unfreeze"]:]]
                     if s["n_unfreeze"] else []})
     return FineTuneResult(tuned, head, history, s["n_train"], s["n_val"],

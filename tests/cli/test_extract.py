@@ -56,3 +56,39 @@ def test_extract_bad_input_is_one_line_exit_2(tiny_backbone: str, image_folder: 
     assert bad.exit_code == 2 and "use .parquet or .npy" in bad.output and "Traceback" not in bad.output
     missing = _run("extract", tmp_path / "nope", "--backbone", tiny_backbone, "--out", tmp_path / "e.parquet")
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_extract_output_paths_are_checked_before_any_work(tiny_backbone: str, image_folder: Path,
+                                                          tmp_path: Path) -> None:
+    w = tmp_path / "outputs"
+    w.mkdir()
+    (w / "f").write_text("x")
+    (w / "dir.parquet").mkdir()
+    for out, says in ((w / "f" / "e.parquet", "which is a file"), (w / "dir.parquet", "is a folder")):
+        r = _run("extract", image_folder, "--backbone", tiny_backbone, "--out", out, "--no-progress")
+        assert r.exit_code == 2 and says in r.stderr and "Traceback" not in r.output, r.output
+        assert r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in w.iterdir()) == ["dir.parquet", "f"]  # no parts folder, no file
+    assert not any((w / "dir.parquet").iterdir())
+
+
+def test_extract_text_file_not_utf8_is_one_line(tiny_backbone: str, tmp_path: Path) -> None:
+    txt = tmp_path / "t.txt"
+    txt.write_bytes("caf\xe9\n".encode("latin-1"))
+    r = _run("extract", txt, "--backbone", tiny_backbone, "--out", tmp_path / "e.parquet")
+    assert r.exit_code == 2 and "not UTF-8 text" in r.stderr and "byte 3" in r.stderr, r.output
+
+
+def test_extract_csv_paths_stay_in_the_csv_folder_unless_allowed(tiny_backbone: str, image_folder: Path,
+                                                                 tmp_path: Path) -> None:
+    csv = tmp_path / "sub" / "items.csv"
+    csv.parent.mkdir()
+    files = sorted(image_folder.rglob("*.png"))[:4]
+    csv.write_text("path\n" + "\n".join(str(p) for p in files) + "\n")  # absolute paths outside the CSV's folder
+    refused = _run("extract", csv, "--backbone", tiny_backbone, "--out", tmp_path / "e.parquet", "--no-progress")
+    assert refused.exit_code == 2 and "outside the CSV's folder" in refused.stderr, refused.output
+    assert not (tmp_path / "e.parquet").exists()
+    allowed = _run("extract", csv, "--backbone", tiny_backbone, "--out", tmp_path / "e.parquet", "--no-progress",
+                   "--allow-outside-paths")
+    assert allowed.exit_code == 0, allowed.output
+    assert pq.read_table(tmp_path / "e.parquet").column("id").to_pylist() == [str(p) for p in files]

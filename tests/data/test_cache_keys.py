@@ -65,3 +65,23 @@ def test_cache_clear_with_a_traversal_key_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["cache", "clear", "--key", str(Path("..") / ".." / victim)])
     assert result.exit_code == 2 and "hex digits" in result.stderr
     assert (victim / "precious.txt").exists()
+
+
+def test_a_full_disk_while_caching_is_a_cache_error_and_leaves_no_shard(tmp_path: Path) -> None:
+    """safetensors reports a failed write as its own SafetensorError, not OSError: it must still become the
+    one-line CacheError (found by bench/fault_matrix.py, 'predict: disk full while writing predictions')."""
+    import resource
+
+    import numpy as np
+
+    cache = EmbeddingCache(tmp_path / "cache")
+    key = EmbeddingCache.make_key({"backbone": "x"})
+    hashes = [bytes([i]) * 16 for i in range(64)]
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))  # writes past 4 KB fail with EFBIG
+    try:
+        with pytest.raises(CacheError, match="cannot write the embedding cache.*File too large"):
+            cache.store(key, hashes, np.ones((64, 256), np.float32), {"backbone": "x"})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert not list((tmp_path / "cache").rglob("shard-*.safetensors"))

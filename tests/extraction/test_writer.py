@@ -141,3 +141,39 @@ def test_feature_extractor_writes_the_same_embeddings_as_transform(tiny_backbone
     ids, emb = _rows(tmp_path / "emb.parquet")
     np.testing.assert_allclose(emb, fe.transform(X), atol=1e-6)
     assert pq.read_table(tmp_path / "emb.parquet").column("label").to_pylist() == [str(v) for v in y]
+
+
+@pytest.mark.parametrize("appending", [False, True])
+def test_npy_killed_between_the_array_and_its_sidecar_recovers(tiny_backbone: str, tiny_images, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               appending: bool) -> None:
+    """The .npy and .ids.json are renamed into place one after the other; the process dies between the two
+    (the sidecar's write raises, as a kill there would stop it). The rerun rebuilds the sidecar from the
+    parts left behind and the result equals an uninterrupted run."""
+    from transferkit.extraction import writer
+
+    X, y = tiny_images
+    labels = [str(v) for v in y]
+    extractor = Extractor(tiny_backbone, cache=False, show_progress=False)
+    want = tmp_path / "want.npy"
+    write_embeddings(extractor, X, want, labels=labels, chunk_size=8)
+    out = tmp_path / "emb.npy"
+    if appending:  # an earlier run wrote the first half; this one adds the rest
+        write_embeddings(extractor, X[:20], out, labels=labels[:20], chunk_size=8)
+    real = writer.atomic_write_json
+
+    def killed_at_the_sidecar(path: Path, doc: object) -> None:
+        if Path(path).name.endswith(".ids.json"):
+            raise KeyboardInterrupt  # the process stops here
+        real(path, doc)
+
+    monkeypatch.setattr(writer, "atomic_write_json", killed_at_the_sidecar)
+    with pytest.raises(KeyboardInterrupt):
+        write_embeddings(extractor, X, out, labels=labels, chunk_size=8)
+    monkeypatch.setattr(writer, "atomic_write_json", real)
+    assert np.load(out).shape[0] == len(X) and (tmp_path / ".emb.npy.parts").is_dir()
+    summary = write_embeddings(extractor, X, out, labels=labels, chunk_size=8)
+    assert summary["computed"] == 0 and summary["rows"] == len(X)
+    np.testing.assert_array_equal(np.load(out), np.load(want))
+    assert json.loads((tmp_path / "emb.ids.json").read_text()) == json.loads((tmp_path / "want.ids.json").read_text())
+    assert not (tmp_path / ".emb.npy.parts").exists()

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import TTA, Engine, LabelCol, fail, print_json, say, user_errors
+from ._common import TTA, AllowOutside, Engine, LabelCol, fail, print_json, say, user_errors
 
 
 def load_items(data: str, modality: str, text_column: str | None, path_column: str | None,
-               label_column: str) -> tuple[Any, list[Any] | None]:
+               label_column: str, allow_outside_paths: bool = False) -> tuple[Any, list[Any] | None]:
     """``(X, labels or None)`` for DATA: a folder (class subfolders give labels; otherwise every image under it),
     a CSV (labels when its label column exists), a .txt file of texts, or a built-in dataset."""
     from ..data.datasets import BUILTIN, list_images, load_csv, load_image_folder
@@ -26,10 +26,14 @@ def load_items(data: str, modality: str, text_column: str | None, path_column: s
                    f"dataset ({', '.join(BUILTIN)})")
     if path.suffix.lower() in (".csv", ".tsv"):
         ds = load_csv(path, text_column=text_column, path_column=path_column, label_column=label_column,
-                      require_labels=False)
+                      require_labels=False, allow_outside_paths=allow_outside_paths)
         return ds.X, None if ds.y is None else list(ds.y)
     if path.suffix.lower() == ".txt":
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        try:
+            lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except UnicodeDecodeError as exc:
+            raise fail(f"{data!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8, one text "
+                       "per line") from None
         if not lines:
             raise fail(f"{data!r} has no non-empty lines")
         return lines, None
@@ -61,6 +65,7 @@ def extract(
     text_column: Annotated[str | None, typer.Option("--text-column", help="CSV column holding texts.")] = None,
     path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
     label_column: LabelCol = "label",
+    allow_outside_paths: AllowOutside = False,
     chunk_size: Annotated[int, typer.Option(help="Items per row group (and per resumable part).")] = 1024,
     ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Data (`pip install 'transferkit[ray]'`); "
                                                     "a local cluster unless --ray-address is given.")] = False,
@@ -73,11 +78,17 @@ def extract(
     """Write the embeddings of every item in DATA, one row per item (id, label when known, embedding).
 
     Reruns skip the items already written, so a killed run resumes where it stopped."""
+    from .._utils import check_output_file
     from ..backbones import get_config
     from ..extraction import Extractor
 
+    if not (ray or ray_address):  # one file (and a hidden parts folder beside it): checked before any work
+        from ..extraction.writer import output_format
+
+        output_format(out)
+        check_output_file(out, "--out")
     config = get_config(backbone)
-    X, labels = load_items(data, config.modality, text_column, path_column, label_column)
+    X, labels = load_items(data, config.modality, text_column, path_column, label_column, allow_outside_paths)
     if ray or ray_address:
         from ..extraction.ray_extract import extract_with_ray
 
@@ -85,9 +96,8 @@ def extract(
                                    workers=workers, threads_per_worker=threads_per_worker, batch_size=batch_size,
                                    engine=engine.value, image_size=image_size, weights=weights, tta=tta.value)
     else:
-        from ..extraction.writer import output_format, write_embeddings
+        from ..extraction.writer import write_embeddings
 
-        output_format(out)
         extractor = Extractor(config, layer, weights=weights, image_size=image_size, batch_size=batch_size,
                               engine=engine.value, tta=tta.value, show_progress=progress)
         summary = write_embeddings(extractor, X, out, labels=labels, chunk_size=chunk_size, show_progress=progress)

@@ -145,6 +145,7 @@ class EmbeddingCache:
 
     def store(self, key: str, hashes: Sequence[bytes], features: np.ndarray, identity: dict[str, Any]) -> Path:
         """Write one shard atomically (and ``meta.json`` the first time)."""
+        from safetensors import SafetensorError
         from safetensors.numpy import save_file
 
         if len(hashes) != len(features):
@@ -165,9 +166,10 @@ class EmbeddingCache:
                     str(tmp),
                     metadata={"sha256": digest, "count": str(len(hashes))},
                 )
-        except OSError as exc:
+        except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as SafetensorError
+            reason = getattr(exc, "strerror", None) or str(exc)
             raise CacheError(
-                f"cannot write the embedding cache at {str(d)!r} ({exc.strerror or exc}); "
+                f"cannot write the embedding cache at {str(d)!r} ({reason}); "
                 "free disk space, set TRANSFERKIT_CACHE_DIR to a writable directory, or disable the cache"
             ) from exc
         self._index.setdefault(key, {})[path.name] = hash_arr

@@ -143,15 +143,15 @@ def max_image_pixels() -> int:
     return limit
 
 
-def _too_big(path: Any, size: tuple[int, int], limit: int) -> ImageReadError:
+def _too_big(shown: str, size: tuple[int, int], limit: int) -> ImageReadError:
     w, h = size
     return ImageReadError(
-        f"image {str(path)!r} is {w}x{h} = {w * h / 1e6:.3g} megapixels, over the limit of {limit / 1e6:g} "
+        f"image {shown} is {w}x{h} = {w * h / 1e6:.3g} megapixels, over the limit of {limit / 1e6:g} "
         f"(a decompression bomb, or a huge scan); shrink the file, or raise the limit with {PIXELS_ENV}=N")
 
 
 @contextlib.contextmanager
-def _open_image(path: str | os.PathLike[str]) -> Iterator[Image.Image]:
+def _open_image(path: str | os.PathLike[str], shown: str | None = None) -> Iterator[Image.Image]:
     """``Image.open`` with Pillow's own decompression-bomb check turned into our one-line error (the header
     is read, no pixels)."""
     with warnings.catch_warnings():
@@ -159,7 +159,7 @@ def _open_image(path: str | os.PathLike[str]) -> Iterator[Image.Image]:
         try:
             img = Image.open(path)
         except Image.DecompressionBombError as exc:
-            raise ImageReadError(f"image {str(path)!r} is over Pillow's decompression-bomb limit ({exc}); shrink "
+            raise ImageReadError(f"image {shown or repr(str(path))} is over Pillow's decompression-bomb limit ({exc}); shrink "
                                  "the file") from exc
     with img:
         yield img
@@ -181,7 +181,7 @@ def _check_pixels(img: Image.Image, path: Any, min_size: int | None) -> None:
         raise _too_big(path, (w, h), limit)
 
 
-def read_image(path: str | os.PathLike[str], min_size: int | None = None) -> Image.Image:
+def read_image(path: str | os.PathLike[str], min_size: int | None = None, name: str | None = None) -> Image.Image:
     """Open an image file as RGB, raising :class:`ImageReadError` naming the file if it is unreadable.
 
     ``min_size``: the consumer shrinks the image so its shorter side is ``min_size`` pixels. A JPEG then
@@ -193,12 +193,15 @@ def read_image(path: str | os.PathLike[str], min_size: int | None = None) -> Ima
     The image is turned upright as its EXIF orientation tag says (phone and camera photos store the
     pixels as the sensor saw them and record the turn in the tag), as an image viewer shows it.
 
+    ``name``: how messages call the image (default: the path; e.g. an upload's file name).
+
     An image that would decode to more than :func:`max_image_pixels` pixels (64 MP by default) is refused
     from its header, before decoding; a JPEG over it decodes at 1/2, 1/4 or 1/8 scale if that fits.
     """
+    shown = name if name is not None else repr(str(path))  # as messages show it
     try:
-        with _open_image(path) as img:
-            _check_pixels(img, path, min_size)
+        with _open_image(path, shown) as img:
+            _check_pixels(img, shown, min_size)
             img.load()
             if _orientation(img) != 1:
                 img = ImageOps.exif_transpose(img)
@@ -206,15 +209,15 @@ def read_image(path: str | os.PathLike[str], min_size: int | None = None) -> Ima
     except (ImageReadError, ConfigError):
         raise
     except FileNotFoundError as exc:
-        raise ImageReadError(f"image file {str(path)!r} does not exist") from exc
+        raise ImageReadError(f"image file {shown} does not exist") from exc
     except UnidentifiedImageError as exc:
         raise ImageReadError(
-            f"cannot read image {str(path)!r} (not a recognised image format); remove or replace the file"
+            f"cannot read image {shown} (not a recognised image format); remove or replace the file"
         ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         detail = str(exc).replace(str(path), "").strip(" :'\"") or type(exc).__name__
         raise ImageReadError(
-            f"cannot read image {str(path)!r} ({detail}; truncated or corrupt?); remove or replace the file"
+            f"cannot read image {shown} ({detail}; truncated or corrupt?); remove or replace the file"
         ) from exc
 
 

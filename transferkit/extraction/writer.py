@@ -145,15 +145,16 @@ def _done_ids(out: Path, fmt: str, parts: list[Path], meta: dict[str, Any]) -> t
 
     done: set[str] = set()
     if out.exists():
-        _check_meta(read_metadata(out), meta, out, out)
-        if fmt == "parquet":
-            done.update(pq.read_table(out, columns=["id"]).column("id").to_pylist())
-        else:
-            side = json.loads(_npy_sidecar(out).read_text())
-            if np.load(out, mmap_mode="r").shape[0] != len(side["ids"]):
-                raise DataError(f"{str(out)!r} and {str(_npy_sidecar(out))!r} disagree on the number of rows "
-                                "(a write was interrupted); delete both and rerun")
+        if fmt == "npy":
+            rows = np.load(out, mmap_mode="r").shape[0]
+            side = json.loads(_npy_sidecar(out).read_text()) if _npy_sidecar(out).exists() else None
+            if side is None or rows != len(side["ids"]):
+                side = _repair_sidecar(out, side, rows, parts, meta)
+            _check_meta(side["meta"], meta, out, out)
             done.update(side["ids"])
+        else:
+            _check_meta(read_metadata(out), meta, out, out)
+            done.update(pq.read_table(out, columns=["id"]).column("id").to_pylist())
     keep = []
     for part in parts:
         part_ids = pq.read_table(part, columns=["id"]).column("id").to_pylist()
@@ -163,6 +164,25 @@ def _done_ids(out: Path, fmt: str, parts: list[Path], meta: dict[str, Any]) -> t
         done.update(part_ids)
         keep.append(part)
     return done, keep
+
+
+def _repair_sidecar(out: Path, side: dict[str, Any] | None, rows: int, parts: list[Path],
+                    meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``.npy`` and its ``.ids.json`` are two files, renamed into place one after the other. A run killed
+    between the two renames leaves the new ``.npy`` (the old sidecar's rows, then every part's, in order) with
+    the old sidecar, or none, and the parts still there: the sidecar is rebuilt from them."""
+    import pyarrow.parquet as pq
+
+    old = side or {"meta": meta, "ids": [], "labels": [] if meta["labels"] else None}
+    tables = [pq.read_table(p) for p in parts]
+    if rows != len(old["ids"]) + sum(t.num_rows for t in tables):
+        raise DataError(f"{str(out)!r} and {str(_npy_sidecar(out))!r} disagree on the number of rows "
+                        "(a write was interrupted); delete both and rerun")
+    new = {"meta": old["meta"], "ids": old["ids"] + [i for t in tables for i in t.column("id").to_pylist()],
+           "labels": None if old["labels"] is None else
+           old["labels"] + [v for t in tables for v in t.column("label").to_pylist()]}
+    atomic_write_json(_npy_sidecar(out), new)
+    return new
 
 
 def _take(X: Any, index: Sequence[int]) -> Any:

@@ -148,6 +148,7 @@ async def _read_body(request: Any, limit: int, max_upload_mb: float) -> bytes:
 
 
 async def _read_items(request: Any, modality: str, limit: int, max_upload_mb: float, max_items: int) -> list[Any]:
+    from ..data.items import max_image_pixels
     from .predictor import decode_image
 
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -177,11 +178,16 @@ async def _read_items(request: Any, modality: str, limit: int, max_upload_mb: fl
         if len(uploads) > max_items:
             raise HTTPError(413, f"{len(uploads)} files in one request; at most {max_items} are allowed")
         items = []
+        budget, pixels = max_image_pixels(), 0
         for upload in uploads:
             try:
                 items.append(decode_image(await upload.read(), upload.filename or "file"))
             except DataError as exc:
                 raise HTTPError(400, str(exc)) from None
+            pixels += items[-1].size[0] * items[-1].size[1]
+            if pixels > budget:  # decoded images wait for the batch: their total is bounded, not just each one
+                raise HTTPError(413, f"the images of one request decode to over {budget / 1e6:g} megapixels in "
+                                     "total; send fewer or smaller images per request")
     if not items:
         raise HTTPError(400, f"no items to predict; this {modality} model takes {wants}")
     if len(items) > max_items:

@@ -87,7 +87,10 @@ def decode_image(data: bytes, name: str) -> Any:
     from ..exceptions import ImageReadError
 
     try:
-        return read_image(io.BytesIO(data))  # type: ignore[arg-type]
+        return read_image(io.BytesIO(data), name=f"upload {name!r}")  # type: ignore[arg-type]
     except ImageReadError as exc:
+        if "megapixels" in str(exc) or "decompression-bomb" in str(exc):  # the pixel budget, said as such
+            raise DataError(str(exc).replace("image upload", "upload").split("; shrink")[0]
+                            + "; send a smaller image") from exc
         raise DataError(f"upload {name!r} is not a readable image; send a PNG, JPEG, WebP, BMP, GIF or TIFF "
                         "file") from exc

@@ -20,7 +20,7 @@ def test_int8_image_features_are_close_to_fp32_and_keyed_apart(tiny_backbone: st
     fp32 = Extractor(tiny_backbone, show_progress=False)
     int8 = Extractor(tiny_backbone, precision="int8", show_progress=False).calibrate(X, y)
     a, b = fp32.extract(X), int8.extract(X)
-    assert int8.engine_used_ == "onnx" and int8._int8_path().exists()
+    assert int8.engine_used_ in ("onnx", "openvino") and int8._int8_path().exists()
     assert not np.array_equal(a, b)  # really quantized
     assert _cos(a, b).min() > 0.95
     assert int8.key != fp32.key and int8.identity()["precision"] == "int8"
@@ -75,3 +75,15 @@ def test_feature_extractor_int8_calibrates_in_fit(tiny_backbone: str) -> None:
     assert np.array_equal(clone(fx).fit(X, y).transform(X), a)
     with pytest.raises(ConfigError, match="calibrates on the training items; call fit"):
         FeatureExtractor(tiny_backbone, precision="int8").fit()
+
+
+def test_openvino_and_onnxruntime_run_the_same_int8_graph(tiny_backbone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("openvino")
+    X, y = make_images(n_per_class=6)
+    ov = Extractor(tiny_backbone, precision="int8", cache=False, show_progress=False).calibrate(X, y)
+    a = ov.extract(X)
+    monkeypatch.setenv("TRANSFERKIT_OPENVINO", "0")
+    ort = Extractor(tiny_backbone, precision="int8", cache=False, show_progress=False).calibrate(X, y)
+    b = ort.extract(X)
+    assert (ov.engine_used_, ort.engine_used_) == ("openvino", "onnx")
+    assert _cos(a, b).min() > 0.98

@@ -22,7 +22,7 @@ from ..data.items import ItemSource, as_items
 from ..exceptions import ConfigError, TransferKitError
 from .modules import check_tta, feature_module
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
-from .quantize import PRECISIONS, calibration_indices, quantize_graph
+from .quantize import PRECISIONS, calibration_indices, openvino_runner, quantize_graph
 from .spec import preprocessing_spec, text_tokenizer
 
 log = logging.getLogger(__name__)
@@ -220,12 +220,17 @@ class Extractor:
                                              for i in idx[s : s + 32]]) for s in range(0, len(idx), 32)]
             log.info("quantizing %s:%s to int8", self.config.name, self.layer)
             quantize_graph(self._onnx_path(), path, self.config.modality, batches)
+        ov_run = openvino_runner(path) if self.config.modality == "image" else None  # measured on images
+        if ov_run is not None:
+            self.engine_used_ = "openvino"
+            return ov_run
         session = make_session(path)
         names = [i.name for i in session.get_inputs()]
 
         def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
             return session.run(None, dict(zip(names, inputs.values(), strict=True)))[0]
 
+        self.engine_used_ = "onnx"
         return run
 
     def _marker_path(self) -> Path:
@@ -295,12 +300,11 @@ class Extractor:
     def runner(self) -> Runner:
         if self._runner is not None:
             return self._runner
-        if self.precision == "int8":
+        if self.precision == "int8":  # ONNX Runtime quantizes; OpenVINO runs the graph when installed
             try:
                 self._runner = self._int8_runner()
             except ImportError as exc:
                 raise ConfigError("precision='int8' needs onnxruntime; `pip install onnxruntime`") from exc
-            self.engine_used_ = "onnx"
             return self._runner
         want_onnx = self.engine == "onnx" or (self.engine == "auto" and (self._graph_verified()
                                                                          or self.backbone.onnx_exportable()))

@@ -270,7 +270,9 @@ def test_the_command_line_starts_without_torch_or_scikit_learn() -> None:
             "assert not heavy, heavy; "
             "from transferkit.cli.backbones import backbones; backbones(modality=None, json_output=True); "
             "assert 'torch' not in sys.modules, 'listing backbones imported torch'; "
-            "from transferkit.backbones import Backbone; assert Backbone.__module__ == 'transferkit.backbones.base'; "
+            "from transferkit.backbones import Backbone; assert Backbone.__module__ == 'transferkit.backbones.inputs'; "
+            "assert 'torch' not in sys.modules, 'the Backbone interface imported torch'; "
+            "from transferkit.backbones import ImageBackbone; assert issubclass(ImageBackbone, Backbone); "
             "from transferkit import TransferClassifier, load_model, list_backbones; "
             "from transferkit.exceptions import NotFittedError; from sklearn.exceptions import NotFittedError as Sk; "
             "assert issubclass(NotFittedError, Sk); print('ok')")

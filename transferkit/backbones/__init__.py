@@ -17,21 +17,28 @@ from .config import BackboneConfig, WeightsSource
 from .weights import ResolvedWeights, package_location, resolve_weights
 
 if TYPE_CHECKING:
-    from .base import Backbone, ImageBackbone
+    from .base import ImageBackbone
+    from .inputs import Backbone
 
 
 def __getattr__(name: str) -> Any:
     # the runtime classes import torch (about 2 s); the registry, its configs and `transferkit backbones`
     # do not need them, so they load on first use (PEP 562)
-    if name in ("Backbone", "ImageBackbone"):
-        from . import base
+    if name == "Backbone":
+        from .inputs import Backbone
 
-        return getattr(base, name)
+        return Backbone
+    if name == "ImageBackbone":
+        from .base import ImageBackbone
+
+        return ImageBackbone
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 BACKBONES: Registry[BackboneConfig] = Registry("backbone")
 FAMILIES: dict[str, Callable[..., Backbone]] = {}
+#: the families :func:`_families` builds, known without importing their (torch-based) builders
+FAMILY_NAMES = ("torchvision", "timm", "smallcnn", "transformers", "word_vectors", "whisper", "crepe")
 
 
 def _families() -> dict[str, Callable[..., Backbone]]:
@@ -49,6 +56,7 @@ def _families() -> dict[str, Callable[..., Backbone]]:
             whisper=build_whisper,
             crepe=build_crepe,
         )
+        assert tuple(FAMILIES) == FAMILY_NAMES
     return FAMILIES
 
 

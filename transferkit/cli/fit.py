@@ -302,14 +302,13 @@ def predict(
 ) -> None:
     """Predict the class of every item in DATA with a saved model."""
     from .._utils import atomic_write_text, check_output_file
-    from ..backbones import get_config
     from ..estimators import load_model
 
     if output is not None:
         check_output_file(output, "--output")  # before the model is loaded or anything predicted
     clf = load_model(model, weights=weights)
     clf.set_params(progress=progress)
-    modality = get_config(clf.backbone_).modality
+    modality = clf.strategy_.context.config.modality  # the model's own config: its backbone may not be registered here
     names, X = _items_for_prediction(data, modality, text_column, path_column, id_column, allow_outside_paths)
     features = clf.features(X)
     pred = clf.predict_from_features(features)

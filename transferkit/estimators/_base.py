@@ -274,12 +274,12 @@ def _trunk_config(doc: dict[str, Any], weights: Any) -> BackboneConfig:
 def _check_architecture(saved: BackboneConfig) -> None:
     """An unregistered backbone's family must be one transferkit builds and its architecture a plain name
     that family knows: never a hub reference (timm's ``hf-hub:``), a path, or any attribute of a module."""
-    from ..backbones import _families
+    from ..backbones import FAMILY_NAMES
     from ..backbones.config import check_architecture
 
-    if saved.family not in _families():
+    if saved.family not in FAMILY_NAMES:
         raise ModelFileError(f"the model's backbone {saved.name!r} has family {saved.family!r}, which this transferkit "
-                             f"does not build (it knows {', '.join(sorted(_families()))}); register the backbone first")
+                             f"does not build (it knows {', '.join(sorted(FAMILY_NAMES))}); register the backbone first")
     check_architecture(saved.family, saved.architecture)
 
 

@@ -20,11 +20,23 @@ Modules: :mod:`.engine` (the :class:`Extractor`), :mod:`.spec` (what keys the ca
 
 from __future__ import annotations
 
+from typing import Any
+
 from .engine import ENGINES, SHARD_SIZE, Extractor, Runner, extract_features
-from .modules import TTA_MODES, FlipAveraged, TextWithHead, check_tta, feature_module
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
 from .quantize import CALIBRATION_ITEMS, PRECISIONS, calibration_indices, quantize_graph
-from .spec import preprocessing_spec
+from .spec import TTA_MODES, check_tta, preprocessing_spec
+
+
+def __getattr__(name: str) -> Any:
+    # the PyTorch modules load on first use, so that running a cached, verified ONNX graph (a saved model's
+    # predict, the server) never imports torch (PEP 562)
+    if name in ("FlipAveraged", "TextWithHead", "feature_module"):
+        from . import modules
+
+        return getattr(modules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CALIBRATION_ITEMS",

@@ -12,18 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .._utils import atomic_write_json, onnx_dir, progress, sha256_bytes, sha256_file
-from ..backbones import Backbone, BackboneConfig, get_config, load_backbone
+from ..backbones import BackboneConfig, get_config, load_backbone
+from ..backbones.inputs import Backbone
 from ..backbones.weights import resolve_weights
 from ..data.cache import EmbeddingCache
 from ..data.items import ItemSource, as_items
 from ..exceptions import ConfigError, TransferKitError
-from .modules import check_tta, feature_module
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
 from .quantize import PRECISIONS, calibration_indices, openvino_runner, quantize_graph
-from .spec import preprocessing_spec, text_tokenizer
+from .spec import check_tta, preprocessing_spec, text_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +185,10 @@ class Extractor:
 
     # -- execution paths -------------------------------------------------------------------------------
     def _torch_runner(self) -> Runner:
+        import torch
+
+        from .modules import feature_module
+
         module = feature_module(self.backbone, self.layer, self.tta)
         image = self.config.modality == "image"
         if image:
@@ -258,7 +261,7 @@ class Extractor:
         graph will run, the preprocessing alone (:class:`ImageInputs`), so the network is never built."""
         if self._backbone is None and self.config.modality == "image" and self.engine != "torch" \
                 and self._graph_verified():
-            from ..backbones.base import ImageInputs
+            from ..backbones.inputs import ImageInputs
 
             return ImageInputs(self.config, self.image_size)
         return self.backbone

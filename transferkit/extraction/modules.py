@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from ..backbones import Backbone, BackboneConfig
-from ..exceptions import ConfigError
+from ..backbones import Backbone
+from .spec import TTA_MODES, check_tta
 
-#: test-time augmentation of image features: ``"hflip"`` averages the features of each image and its mirror
-TTA_MODES = ("none", "hflip")
-
+__all__ = ["TTA_MODES", "FlipAveraged", "TextWithHead", "check_tta", "feature_module"]
 
 class FlipAveraged(torch.nn.Module):
     """An image feature module whose output is the mean of its features of the images ``(N, H, W, 3)`` and of
@@ -22,19 +20,6 @@ class FlipAveraged(torch.nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return 0.5 * (self.features(pixels) + self.features(pixels.flip(2)))
-
-
-def check_tta(tta: str, config: BackboneConfig, owner: str = "Extractor") -> str:
-    """Validate a ``tta`` mode for ``config`` (flips exist only for images)."""
-    if tta not in TTA_MODES:
-        from .._registry import did_you_mean
-
-        raise ConfigError(f"{owner}: tta={tta!r} is not allowed{did_you_mean(str(tta), list(TTA_MODES))}; "
-                          f"expected one of {', '.join(TTA_MODES)}")
-    if tta != "none" and config.modality != "image":
-        raise ConfigError(f"{owner}: tta={tta!r} flips images but {config.name!r} is a {config.modality} backbone; "
-                          "use tta='none'")
-    return tta
 
 
 def feature_module(backbone: Backbone, layer: str | None, tta: str = "none") -> torch.nn.Module:

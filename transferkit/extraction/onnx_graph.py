@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .._utils import atomic_path
-from ..backbones import Backbone
-from .modules import TextWithHead, feature_module
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..backbones import Backbone
 
 #: largest accepted difference between ONNX and PyTorch features, relative to the features' scale
 ONNX_TOLERANCE = 1e-4
@@ -19,6 +22,10 @@ def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head:
                         tta: str = "none") -> Path:
     """Export ``backbone``'s feature module (with test-time augmentation ``tta``, optionally followed by
     ``head``) to ONNX at ``path``, atomically."""
+    import torch
+
+    from .modules import TextWithHead, feature_module
+
     module = feature_module(backbone, layer, tta)
     if head is not None:
         module = torch.nn.Sequential(module, head) if backbone.modality == "image" else TextWithHead(module, head)
@@ -54,12 +61,16 @@ def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head:
 
 
 def make_session(path: Path) -> Any:
-    """An onnxruntime CPU session with full graph optimisation, using every core."""
+    """An onnxruntime CPU session with full graph optimisation, using as many threads as PyTorch does (when
+    it is loaded: benchmarks pin it) or every core."""
     import onnxruntime as ort
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else (os.cpu_count() or 1)
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = max(1, torch.get_num_threads())
+    so.intra_op_num_threads = max(1, threads)
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 

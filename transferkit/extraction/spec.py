@@ -9,6 +9,10 @@ from typing import Any
 
 from ..backbones import BackboneConfig
 from ..data import items as _items
+from ..exceptions import ConfigError
+
+#: test-time augmentation of image features: ``"hflip"`` averages the features of each image and its mirror
+TTA_MODES = ("none", "hflip")
 
 
 def preprocessing_spec(config: BackboneConfig, image_size: int | None,
@@ -46,3 +50,16 @@ def text_tokenizer(config: BackboneConfig, weights_dir: str | os.PathLike[str]) 
     from ..backbones.text import tokenizer_identity
 
     return tokenizer_identity(config, weights_dir)
+
+
+def check_tta(tta: str, config: BackboneConfig, owner: str = "Extractor") -> str:
+    """Validate a ``tta`` mode for ``config`` (flips exist only for images)."""
+    if tta not in TTA_MODES:
+        from .._registry import did_you_mean
+
+        raise ConfigError(f"{owner}: tta={tta!r} is not allowed{did_you_mean(str(tta), list(TTA_MODES))}; "
+                          f"expected one of {', '.join(TTA_MODES)}")
+    if tta != "none" and config.modality != "image":
+        raise ConfigError(f"{owner}: tta={tta!r} flips images but {config.name!r} is a {config.modality} backbone; "
+                          "use tta='none'")
+    return tta

@@ -92,3 +92,28 @@ def test_extract_csv_paths_stay_in_the_csv_folder_unless_allowed(tiny_backbone: 
                    "--allow-outside-paths")
     assert allowed.exit_code == 0, allowed.output
     assert pq.read_table(tmp_path / "e.parquet").column("id").to_pylist() == [str(p) for p in files]
+
+
+def test_extract_int8_calibrates_on_the_items_and_resumes(tiny_backbone: str, image_folder: Path,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "emb.parquet"
+    result = _run("extract", image_folder, "--backbone", tiny_backbone, "--out", out, "--precision", "int8")
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    ids, labels = table.column("id").to_pylist(), table.column("label").to_pylist()
+    emb = table.column("embedding").combine_chunks().flatten().to_numpy().reshape(len(ids), -1)
+    meta = read_metadata(out)
+    assert meta["precision"] == "int8" and meta["calibration"]
+    # the int8 graph calibrated on the same items (stratified by their labels) gives the same embeddings
+    own = Extractor(tiny_backbone, cache=False, precision="int8").calibrate(ids, labels)
+    assert own.identity() == {k: v for k, v in meta.items() if k not in ("dim", "labels", "schema")}
+    np.testing.assert_allclose(emb, own.extract(ids), atol=1e-5)
+    fp32 = Extractor(tiny_backbone, cache=False).extract(ids)
+    assert not np.allclose(emb, fp32, atol=1e-6)  # quantized, not the fp32 graph
+    cos = (emb * fp32).sum(1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(fp32, axis=1))
+    assert cos.min() > 0.95
+    again = _run("extract", image_folder, "--backbone", tiny_backbone, "--out", out, "--precision", "int8")
+    assert again.exit_code == 0 and json.loads(again.stdout)["skipped"] == 30
+    ray = _run("extract", image_folder, "--backbone", tiny_backbone, "--out", tmp_path / "r", "--ray",
+               "--precision", "int8")
+    assert ray.exit_code == 2 and "--precision int8 is not available with --ray" in ray.output

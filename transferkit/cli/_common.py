@@ -71,6 +71,11 @@ class Engine(str, Enum):
     torch = "torch"
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    int8 = "int8"
+
+
 def fail(message: str) -> typer.Exit:
     """Print ``error: message`` on stderr and return the exit to raise (code 2)."""
     typer.echo(f"error: {message}", err=True)

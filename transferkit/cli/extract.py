@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import TTA, AllowOutside, Engine, LabelCol, fail, print_json, say, user_errors
+from ._common import TTA, AllowOutside, Engine, LabelCol, Precision, fail, print_json, say, user_errors
 
 
 def load_items(data: str, modality: str, text_column: str | None, path_column: str | None,
@@ -62,6 +62,9 @@ def extract(
     batch_size: Annotated[int | None, typer.Option(help="Items per forward pass.")] = None,
     engine: Annotated[Engine, typer.Option(help="Execution engine.")] = Engine.auto,
     tta: Annotated[TTA, typer.Option(help="Test-time augmentation of image embeddings.")] = TTA.none,
+    precision: Annotated[Precision, typer.Option(help="int8: an int8 quantization of the backbone (about 2x faster "
+                                                      "on CPU), calibrated on up to 256 of the items (stratified "
+                                                      "by label when known).")] = Precision.fp32,
     text_column: Annotated[str | None, typer.Option("--text-column", help="CSV column holding texts.")] = None,
     path_column: Annotated[str | None, typer.Option("--path-column", help="CSV column holding image paths.")] = None,
     label_column: LabelCol = "label",
@@ -89,6 +92,8 @@ def extract(
         check_output_file(out, "--out")
     config = get_config(backbone)
     X, labels = load_items(data, config.modality, text_column, path_column, label_column, allow_outside_paths)
+    if (ray or ray_address) and precision is not Precision.fp32:
+        raise fail(f"--precision {precision.value} is not available with --ray; drop --ray or use --precision fp32")
     if ray or ray_address:
         from ..extraction.ray_extract import extract_with_ray
 
@@ -99,7 +104,9 @@ def extract(
         from ..extraction.writer import write_embeddings
 
         extractor = Extractor(config, layer, weights=weights, image_size=image_size, batch_size=batch_size,
-                              engine=engine.value, tta=tta.value, show_progress=progress)
+                              engine=engine.value, tta=tta.value, show_progress=progress, precision=precision.value)
+        if precision is Precision.int8 and config.modality == "image":
+            extractor.calibrate(X, labels)  # on the whole input, so a resumed run gets the same graph and key
         summary = write_embeddings(extractor, X, out, labels=labels, chunk_size=chunk_size, show_progress=progress)
     say(f"wrote {summary['rows']} rows ({summary['computed']} computed, {summary['skipped']} already written) "
         f"of {summary['dim']}-d embeddings to {out}")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_common_args, emit, environment, log, own_cache_dir, rounded, set_threads  # noqa: E402
+from _common import add_common_args, emit, environment, loadavg, log, own_cache_dir, rounded, set_threads  # noqa: E402
 from extract_throughput import eager_loop  # noqa: E402
 
 
@@ -156,7 +156,7 @@ def main() -> None:
                      for k in runs[0][arm] if isinstance(runs[0][arm][k], (int, float))}
                for arm in ("eager", "fp32", "int8") if arm in runs[0]}
     emit({"benchmark": "int8_extraction", "backbone": "mobilenet_v2", "per_class": args.per_class,
-          "n_test": args.n_test, "quick": args.quick, "environment": environment(threads), "runs": runs,
+          "n_test": args.n_test, "quick": args.quick, "environment": environment(threads), "loadavg_end": loadavg(), "runs": runs,
           "mean": summary})
 
 

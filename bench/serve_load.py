@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, environment, log, own_cache_dir, rounded  # noqa: E402
+from _common import emit, environment, loadavg, log, own_cache_dir, rounded  # noqa: E402
 
 
 def free_port() -> int:
@@ -138,7 +138,7 @@ def main() -> None:
     rps = len(latencies) / wall
     emit({"benchmark": "serve_load", "backbone": "mobilenet_v2", "clients": args.clients, "seconds": args.seconds,
           "max_batch": args.max_batch, "batch_window_ms": args.batch_window_ms, "quick": args.quick,
-          "environment": environment(), "requests": len(latencies), "failures": failures[0],
+          "environment": environment(), "loadavg_end": loadavg(), "requests": len(latencies), "failures": failures[0],
           "requests_per_s": rounded(rps, 2), "latency_ms_p50": rounded(float(np.percentile(lat, 50)), 1),
           "latency_ms_p99": rounded(float(np.percentile(lat, 99)), 1),
           "offline_images_per_s": rounded(offline, 2), "served_fraction_of_offline": rounded(rps / offline, 3)})

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_common_args, emit, environment, log, own_cache_dir, rounded, set_threads  # noqa: E402
+from _common import add_common_args, emit, environment, loadavg, log, own_cache_dir, rounded, set_threads  # noqa: E402
 
 BATCH = 32
 
@@ -116,6 +116,7 @@ def main() -> None:
     a, b = feats["transferkit_fp32"], feats["transferkit_int8"]
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     result["arms"]["transferkit_int8"]["cosine_to_fp32_mean"] = rounded(float(cos.mean()), 4)
+    result["loadavg_end"] = loadavg()
     result["accuracy"] = {"fp32": rounded(accuracy(a, y), 4), "int8": rounded(accuracy(b, y), 4)}
     emit(result)
 

@@ -47,6 +47,31 @@ def running(app) -> Iterator[str]:  # noqa: ANN001
         sock.close()
 
 
+def _get(url: str, **kw: object) -> httpx.Response:
+    return httpx.get(url, timeout=None, **kw)  # no time limit: a loaded machine may answer slowly
+
+
+def _post(url: str, **kw: object) -> httpx.Response:
+    return httpx.post(url, timeout=None, **kw)
+
+
+class Gated:
+    """The real predictor, held back until ``gate`` opens: lets a test queue requests behind a running batch
+    without relying on timing."""
+
+    def __init__(self, predictor: Predictor, gate: threading.Event) -> None:
+        self.predictor, self.gate = predictor, gate
+        self.held = 0  # items of the batch waiting at the gate
+
+    def __call__(self, items: list) -> list:
+        self.held = len(items)
+        self.gate.wait()
+        return self.predictor(items)
+
+    def metadata(self) -> dict:
+        return self.predictor.metadata()
+
+
 def _png(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG")
@@ -66,21 +91,21 @@ def test_predict_health_metadata_match_the_model(image_model) -> None:
     path, clf, X = image_model
     predictor = Predictor(path)
     with running(create_app(predictor)) as url:
-        assert httpx.get(f"{url}/health").json() == {"status": "ok"}
-        meta = httpx.get(f"{url}/metadata").json()
+        assert _get(f"{url}/health").json() == {"status": "ok"}
+        meta = _get(f"{url}/metadata").json()
         assert meta["classes"] == [str(c) for c in clf.classes_] and meta["backbone"] == clf.backbone_
         assert meta["precision"] == "fp32" and meta["transferkit_version"]
         files = [("file", (f"{i}.png", _png(x), "image/png")) for i, x in enumerate(X)]
-        r = httpx.post(f"{url}/predict", files=files)
+        r = _post(f"{url}/predict", files=files)
         assert r.status_code == 200, r.text
         got = r.json()["predictions"]
         assert [g["prediction"] for g in got] == list(clf.predict(X))
         probs = np.array([[g["probabilities"][c] for c in meta["classes"]] for g in got])
         np.testing.assert_allclose(probs, clf.predict_proba(X), atol=1e-5)
-        one = httpx.post(f"{url}/predict", files={"file": ("a.png", _png(X[0]), "image/png")}).json()
+        one = _post(f"{url}/predict", files={"file": ("a.png", _png(X[0]), "image/png")}).json()
         assert one["predictions"][0]["prediction"] == got[0]["prediction"]
         assert one["predictions"][0]["probabilities"] == pytest.approx(got[0]["probabilities"], abs=1e-6)
-        assert "/predict" in httpx.get(f"{url}/openapi.json").json()["paths"]
+        assert "/predict" in _get(f"{url}/openapi.json").json()["paths"]
 
 
 def test_bad_requests_get_the_promised_status(image_model) -> None:
@@ -89,7 +114,7 @@ def test_bad_requests_get_the_promised_status(image_model) -> None:
     png = _png(X[0])
     with running(app) as url:
         def post(**kw):  # noqa: ANN003, ANN202
-            r = httpx.post(f"{url}/predict", **kw)
+            r = _post(f"{url}/predict", **kw)
             assert r.headers["content-type"].startswith("application/json") and "error" in r.json(), r.text
             return r.status_code, r.json()["error"]
 
@@ -105,29 +130,37 @@ def test_bad_requests_get_the_promised_status(image_model) -> None:
         assert status == 413 and "4 files in one request; at most 3" in error
         status, error = post(files={"other": ("x.png", png, "image/png")})
         assert status == 400 and "no items to predict" in error
-        assert httpx.post(f"{url}/predict", files={"file": ("ok.png", png, "image/png")}).status_code == 200
+        assert _post(f"{url}/predict", files={"file": ("ok.png", png, "image/png")}).status_code == 200
 
 
 def test_concurrent_clients_are_all_answered_and_batched(image_model) -> None:
+    """8 clients at once: the first batch is held until every other request waits in the queue behind it,
+    so the one next batch gathers them all (no timing assumption); every client gets its own answer."""
     path, clf, X = image_model
     X = make_images(n_per_class=3, seed=11)[0][:8]
     expected = list(clf.predict(X))
-    app = create_app(Predictor(path), batch_window_ms=300, max_batch=8)
+    gate = threading.Event()
+    gated = Gated(Predictor(path), gate)
+    app = create_app(gated, batch_window_ms=0, max_batch=8)
+    batcher = app.state.batcher
     answers: dict[int, object] = {}
-    start = threading.Barrier(8)
     with running(app) as url:
         def client(i: int) -> None:
-            start.wait()
-            r = httpx.post(f"{url}/predict", files={"file": (f"{i}.png", _png(X[i]), "image/png")}, timeout=60)
+            r = _post(f"{url}/predict", files={"file": (f"{i}.png", _png(X[i]), "image/png")})
             answers[i] = r.json()["predictions"][0]["prediction"] if r.status_code == 200 else r.status_code
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
         for t in threads:
             t.start()
+        while gated.held + batcher.queue.qsize() < 8:  # the worker holds a batch, the others queue behind it
+            threading.Event().wait(0.01)
+        first = gated.held
+        gate.set()
         for t in threads:
             t.join()
     assert [answers[i] for i in range(8)] == expected  # every client got its own item's answer
-    assert sum(app.state.batcher.batches) == 8 and max(app.state.batcher.batches) > 1
+    assert batcher.batches == ([first, 8 - first] if first < 8 else [8])
+    assert max(batcher.batches) > 1  # 8 requests in at most 2 batches
 
 
 def test_a_text_model_takes_json(tiny_text_backbone: str, tmp_path: Path) -> None:
@@ -138,14 +171,14 @@ def test_a_text_model_takes_json(tiny_text_backbone: str, tmp_path: Path) -> Non
     path = clf.save(tmp_path / "text-model")
     queries = ["the movie was lovely", "the film is boring", "a dull film"]
     with running(create_app(Predictor(path))) as url:
-        r = httpx.post(f"{url}/predict", json={"texts": queries})
+        r = _post(f"{url}/predict", json={"texts": queries})
         assert r.status_code == 200, r.text
         assert [p["prediction"] for p in r.json()["predictions"]] == list(clf.predict(queries))
-        r = httpx.post(f"{url}/predict", content=b"{not json", headers={"content-type": "application/json"})
+        r = _post(f"{url}/predict", content=b"{not json", headers={"content-type": "application/json"})
         assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
-        r = httpx.post(f"{url}/predict", json={"texts": "one string"})
+        r = _post(f"{url}/predict", json={"texts": "one string"})
         assert r.status_code == 400 and "list of strings" in r.json()["error"]
-        r = httpx.post(f"{url}/predict", files={"file": ("a.png", b"x", "image/png")})
+        r = _post(f"{url}/predict", files={"file": ("a.png", b"x", "image/png")})
         assert r.status_code == 415 and "this model reads texts" in r.json()["error"]
 
 

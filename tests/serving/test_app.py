@@ -68,8 +68,8 @@ class Gated:
         self.gate.wait()
         return self.predictor(items)
 
-    def metadata(self) -> dict:
-        return self.predictor.metadata()
+    def __getattr__(self, name: str) -> object:  # modality, metadata(), ... of the real predictor
+        return getattr(self.predictor, name)
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -152,7 +152,8 @@ def test_concurrent_clients_are_all_answered_and_batched(image_model) -> None:
         threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
         for t in threads:
             t.start()
-        while gated.held + batcher.queue.qsize() < 8:  # the worker holds a batch, the others queue behind it
+        # the worker holds a batch at the gate, the others queue behind it (a client that failed ends the wait)
+        while gated.held + batcher.queue.qsize() < 8 and all(t.is_alive() for t in threads):
             threading.Event().wait(0.01)
         first = gated.held
         gate.set()

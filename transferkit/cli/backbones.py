@@ -72,7 +72,7 @@ def show(
 
     config = get_config(name)
     row = describe(config)
-    row.update(layer_dims=dict(config.layers), mean=config.mean, std=config.std, interpolation=config.interpolation,
+    row.update(layer_dims=[[k, v] for k, v in config.layers.items()], mean=config.mean, std=config.std, interpolation=config.interpolation,
                max_length=config.max_length, source_classes=config.num_source_classes)
     if json_output:
         print_json(row)

@@ -170,3 +170,24 @@ def test_torchvision_vgg11_from_a_state_dict(tmp_path) -> None:
         vgg.classifier[6] = torch.nn.Identity()
         torch.testing.assert_close(backbone.feature_module()(pixels), vgg(_normalised(pixels, backbone.config)),
                                    rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "timm:test_efficientnet"])
+def test_fine_tuning_a_graph_backbone_saves_and_loads_identical_predictions(name, tmp_path) -> None:
+    import timm
+    import torchvision
+
+    from tests.conftest import make_images
+    from transferkit import TransferClassifier, load_model
+
+    torch.manual_seed(9)
+    model = torchvision.models.resnet18() if name == "resnet18" else timm.create_model("test_efficientnet")
+    weights = _save(model, tmp_path / "w.safetensors")
+    X, y = make_images(n_per_class=8, size=32)
+    clf = TransferClassifier(name, weights=str(weights), strategy="fine-tune", image_size=32,
+                             epochs=1, head_epochs=1, progress=False, cache=False, engine="torch").fit(X, y)
+    frozen = dict(load_backbone(name, weights=weights).model.state_dict())
+    torch.testing.assert_close(frozen, {k: v for k, v in model.state_dict().items()}, rtol=0, atol=0)  # copy trained
+    clf.save(tmp_path / "model")
+    again = load_model(tmp_path / "model", weights=str(weights))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))

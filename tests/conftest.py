@@ -23,6 +23,7 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     """Every test gets its own embedding cache and never pip-installs anything unless it asks to."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("TRANSFERKIT_CACHE_DIR", str(cache))
+    monkeypatch.setenv("TRANSFERKIT_CONFIG_DIR", str(cache / "config"))  # backbones a test registers stay in it
     if not os.environ.get("TRANSFERKIT_TEST_ALLOW_INSTALL"):
         monkeypatch.setenv("TRANSFERKIT_AUTO_INSTALL", os.environ.get("TRANSFERKIT_AUTO_INSTALL", "0"))
     random.seed(0)

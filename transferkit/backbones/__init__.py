@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._registry import Registry
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, WeightsError
 from .config import BackboneConfig, WeightsSource
 from .weights import ResolvedWeights, package_location, resolve_weights
 
@@ -65,18 +65,111 @@ def register_backbone(config: BackboneConfig, aliases: tuple[str, ...] = ()) -> 
     return BACKBONES.register(config.name, config, aliases=aliases)
 
 
+_USER: dict[str, str] = {}  # user-registered names → their entry as JSON (to notice edits)
+
+
+def sync_user_backbones() -> None:
+    """Bring the registry in line with the user's ``backbones.json`` (see :mod:`.user`)."""
+    import json
+    import logging
+
+    from .user import entry_config, read_entries
+
+    entries = read_entries()
+    for name in [n for n in _USER if json.dumps(entries.get(n), sort_keys=True) != _USER[n]]:
+        BACKBONES.unregister(name)
+        del _USER[name]
+    for name, entry in entries.items():
+        if name in _USER or name in BACKBONES:
+            continue
+        try:
+            register_backbone(entry_config(name, entry))
+        except (ConfigError, OSError, ValueError, KeyError) as exc:
+            logging.getLogger(__name__).warning("skipping registered backbone %r: %s", name, exc)
+            continue
+        _USER[name] = json.dumps(entry, sort_keys=True)
+
+
 def get_config(name: str) -> BackboneConfig:
-    """The config of a registered backbone; unknown names raise with a did-you-mean suggestion."""
-    return BACKBONES.get(name)
+    """The config of a backbone: a registered one (packaged or the user's), a local Hugging Face directory
+    ``hf:PATH``, or any torchvision/timm classification architecture by name (weights from ``--weights``);
+    unknown names raise with a did-you-mean suggestion."""
+    if name in BACKBONES:
+        return BACKBONES.get(name)
+    sync_user_backbones()
+    if name in BACKBONES:
+        return BACKBONES.get(name)
+    from .dynamic import dynamic_config
+
+    config = dynamic_config(name) if isinstance(name, str) else None
+    return config if config is not None else BACKBONES.get(name)
+
+
+def is_known(name: object) -> bool:
+    """Whether ``name`` names a backbone ``get_config`` can build (registered, ``hf:PATH`` — whose own
+    errors say what is wrong with the path — or a torchvision/timm architecture)."""
+    from ..exceptions import UnknownNameError
+
+    if not isinstance(name, str):
+        return False
+    if name in BACKBONES or name.startswith("hf:"):
+        return True
+    try:
+        get_config(name)
+    except (UnknownNameError, ConfigError):
+        return False
+    return True
 
 
 def list_backbones(modality: str | None = None) -> list[BackboneConfig]:
+    sync_user_backbones()
     return [BACKBONES.get(n) for n in BACKBONES if modality is None or BACKBONES.get(n).modality == modality]
 
 
 def is_installed(config: BackboneConfig) -> bool:
-    """Whether the weights package is installed (no hashing, no import of the package)."""
+    """Whether the weights are on this machine: the package(s) installed, or the registered local file
+    present (no hashing, no import of the package)."""
+    if config.weights.local_path:
+        return os.path.exists(config.weights.local_path)
+    if config.weights.parts:
+        from .parts import parts_installed
+
+        return parts_installed(config)
     return package_location(config.weights) is not None
+
+
+def add_user_backbone(name: str, arch: str, weights: str | os.PathLike[str], *, input_size: int | None = None,
+                      mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> BackboneConfig:
+    """Register a local backbone under ``name`` in the user's config (checked by loading it strictly first)."""
+    from .config import check_name
+    from .user import entry_config, make_entry, read_entries, write_entries
+
+    check_name(name)
+    if name.startswith("hf:") or ":" in name:
+        raise ConfigError(f"backbone name {name!r} is not allowed for a registration; use letters, digits, '_', '.', '-'")
+    sync_user_backbones()
+    if name in BACKBONES:
+        raise ConfigError(f"backbone {name!r} already exists; pick another name or `transferkit backbones remove {name}`")
+    entry = make_entry(arch, weights, input_size, mean, std)
+    config = entry_config(name, entry)
+    load_backbone(config, weights=entry["weights"])  # refuses a file that does not fit, before anything is written
+    entries = read_entries()
+    entries[name] = entry
+    write_entries(entries)
+    sync_user_backbones()
+    return config
+
+
+def remove_user_backbone(name: str) -> None:
+    from .user import read_entries, write_entries
+
+    entries = read_entries()
+    if name not in entries:
+        known = ", ".join(entries) or "none"
+        raise ConfigError(f"{name!r} is not a backbone you registered (registered: {known})")
+    del entries[name]
+    write_entries(entries)
+    sync_user_backbones()
 
 
 _LOADED: OrderedDict[tuple, Backbone] = OrderedDict()
@@ -115,6 +208,12 @@ def load_backbone(
     if key in _LOADED:
         _LOADED.move_to_end(key)
         return _LOADED[key]
+    if pretrained and weights is None and config.extra.get("layout") == "graph" and not config.weights.local_path:
+        raise WeightsError(
+            f"{config.name!r} is a {config.family} {config.architecture} with no packaged weights: pass its "
+            "weights file with --weights FILE (weights=FILE in Python), register it with `transferkit backbones "
+            f"add NAME --arch {config.architecture} --weights FILE`, or use pretrained=False for a random init"
+        )
     needs_files = pretrained or config.modality == "text"
     resolved: ResolvedWeights | None = resolve_weights(config, weights, install=install) if needs_files else None
     backbone = _families()[config.family](
@@ -250,7 +349,9 @@ def _builtin() -> list[tuple[BackboneConfig, tuple[str, ...]]]:
             ("glove",),
         ),
     ]
-    return entries
+    from .packaged import more_packaged  # Lite1/2 and mpnet-base (issue 17)
+
+    return entries + more_packaged()
 
 
 for _config, _aliases in _builtin():
@@ -273,7 +374,8 @@ def describe(config: BackboneConfig) -> dict[str, Any]:
         "layers": list(config.layers),
         "input_size": config.input_size,
         "license": config.license,
-        "weights_package": config.weights.pip_spec,
+        "weights_package": config.weights.pip_spec or (f"{config.weights.parts[0]} (+{len(config.weights.parts) - 1} parts)"
+                                                        if config.weights.parts else None),
         "installed": is_installed(config),
         "params_millions": config.params_millions,
     }
@@ -288,8 +390,12 @@ __all__ = [
     "clear_loaded",
     "describe",
     "get_config",
+    "is_known",
     "is_installed",
     "list_backbones",
     "load_backbone",
     "register_backbone",
+    "add_user_backbone",
+    "remove_user_backbone",
+    "sync_user_backbones",
 ]

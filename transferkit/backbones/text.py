@@ -21,16 +21,24 @@ from .weights import ResolvedWeights
 class MeanPooledEncoder(nn.Module):
     """(input_ids, attention_mask) → mean over the real tokens of the hidden states of one layer."""
 
-    def __init__(self, model: nn.Module, layer_index: int) -> None:
+    def __init__(self, model: nn.Module, layer_index: int, pooling: str = "mean", normalize: bool = False) -> None:
         super().__init__()
         self.model = model
         self.layer_index = layer_index
+        self.pooling = pooling  # "mean" (default), "cls" or "max", as a sentence-transformers Pooling config says
+        self.normalize = normalize
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         hidden = out.hidden_states[self.layer_index]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        elif self.pooling == "max":
+            pooled = hidden.masked_fill(mask == 0, -1e9).max(dim=1).values
+        else:
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
 
 #: the files of a Hugging Face model directory that define its tokenizer
@@ -75,7 +83,9 @@ class TextEncoderBackbone(Backbone):
 
     def feature_module(self, layer: str | None = None) -> nn.Module:
         layer = self.config.resolve_layer(layer)
-        return MeanPooledEncoder(self.model, list(self.config.layers).index(layer)).eval()
+        return MeanPooledEncoder(self.model, list(self.config.layers).index(layer),
+                                 pooling=str(self.config.extra.get("pooling", "mean")),
+                                 normalize=bool(self.config.extra.get("normalize", False))).eval()
 
     def onnx_exportable(self) -> bool:
         # measured on 2 cores: 51 vs 32 review snippets/s for MiniLM-L6, features within 1e-6

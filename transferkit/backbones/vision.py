@@ -6,6 +6,7 @@ mismatched files) and cuts the network into the stages named in the config's ``l
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -25,6 +26,11 @@ def load_state_dict_file(path: Path, config: BackboneConfig) -> dict[str, torch.
 
             return load_file(str(path))
         state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"weights file {str(path)!r} holds pickled Python objects besides tensors and transferkit never "
+            "unpickles code; save the model's state_dict with safetensors (or torch.save(model.state_dict()))"
+        ) from exc
     except Exception as exc:  # torch raises RuntimeError/EOFError/UnpicklingError/zipfile errors
         raise WeightsError(
             f"cannot read weights file {str(path)!r} for {config.name!r} ({type(exc).__name__}: "
@@ -63,6 +69,8 @@ def _construct(factory, seed: int) -> nn.Module:
 def build_torchvision(
     config: BackboneConfig, weights: ResolvedWeights | None, *, pretrained: bool, image_size: int | None, seed: int
 ) -> ImageBackbone:
+    if config.extra.get("layout") == "graph":
+        return build_graph(config, weights, pretrained=pretrained, image_size=image_size, seed=seed)
     import torchvision
 
     check_architecture(config.family, config.architecture)
@@ -82,6 +90,8 @@ def build_torchvision(
 def build_timm(
     config: BackboneConfig, weights: ResolvedWeights | None, *, pretrained: bool, image_size: int | None, seed: int
 ) -> ImageBackbone:
+    if config.extra.get("layout") == "graph":
+        return build_graph(config, weights, pretrained=pretrained, image_size=image_size, seed=seed)
     import timm
 
     check_architecture(config.family, config.architecture)
@@ -104,6 +114,21 @@ def build_timm(
     stages += [(f"blocks.{i}", block) for i, block in enumerate(model.blocks)]
     stages.append(("conv_head", nn.Sequential(model.conv_head, model.bn2)))
     return ImageBackbone(config, stages, model, weights_id, image_size)
+
+
+def build_graph(
+    config: BackboneConfig, weights: ResolvedWeights | None, *, pretrained: bool, image_size: int | None, seed: int
+) -> ImageBackbone:
+    """Any torchvision/timm classification network, its layers cut from the traced graph (:mod:`.graph`)."""
+    from .graph import GraphImageBackbone, construct, load_graph_weights
+
+    model = _construct(lambda: construct(config.family, config.architecture), seed)
+    if pretrained and weights is not None:
+        load_graph_weights(model, load_state_dict_file(weights.path, config), config, weights.path)
+        weights_id = weights.sha256
+    else:
+        weights_id = f"random-init:{seed}"
+    return GraphImageBackbone(config, model, weights_id, image_size)
 
 
 class SmallCNN(nn.Module):

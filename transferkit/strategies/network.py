@@ -25,6 +25,8 @@ NETWORK_FILE = "network.safetensors"
 
 def copy_backbone(backbone: Backbone) -> Backbone:
     """A trainable deep copy of a loaded backbone (loaded backbones are shared through an in-process cache)."""
+    if hasattr(backbone, "trainable_copy"):  # backbones that know how to copy themselves (graph-cut networks)
+        return backbone.trainable_copy()
     if isinstance(backbone, ImageBackbone):
         model, stages = copy.deepcopy((backbone.model, backbone.stages))
         return ImageBackbone(backbone.config, stages, model, backbone.weights_id, backbone.image_size)

@@ -193,7 +193,7 @@ def _write_csv(folder: Path, X: np.ndarray, tasks: dict[str, np.ndarray]) -> Pat
 def test_cli_fit_evaluate_predict(tiny_backbone: str, tmp_path: Path) -> None:
     import json
 
-    from tests.test_cli import run
+    from tests.cli.test_commands import run
 
     X, y = make_images(10)
     data = _write_csv(tmp_path / "data", X, _tasks(y, missing=0.2))

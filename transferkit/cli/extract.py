@@ -13,7 +13,8 @@ from ._common import TTA, AllowOutside, Engine, LabelCol, Precision, fail, print
 def load_items(data: str, modality: str, text_column: str | None, path_column: str | None,
                label_column: str, allow_outside_paths: bool = False) -> tuple[Any, list[Any] | None]:
     """``(X, labels or None)`` for DATA: a folder (class subfolders give labels; otherwise every image under it),
-    a CSV (labels when its label column exists), a .txt file of texts, or a built-in dataset."""
+    a CSV or Parquet table of paths or texts (labels when its label column exists), a .txt file of texts, or a built-in dataset."""
+    from ..data.csv_checks import TABLE_SUFFIXES
     from ..data.datasets import BUILTIN, list_images, load_csv, load_image_folder
     from ..exceptions import DataError
 
@@ -24,7 +25,7 @@ def load_items(data: str, modality: str, text_column: str | None, path_column: s
             return ds.X, None if ds.y is None else list(ds.y)
         raise fail(f"path {data!r} does not exist; pass a folder of images, a CSV, a .txt file or a built-in "
                    f"dataset ({', '.join(BUILTIN)})")
-    if path.suffix.lower() in (".csv", ".tsv"):
+    if path.suffix.lower() in TABLE_SUFFIXES:
         ds = load_csv(path, text_column=text_column, path_column=path_column, label_column=label_column,
                       require_labels=False, allow_outside_paths=allow_outside_paths)
         return ds.X, None if ds.y is None else list(ds.y)
@@ -51,7 +52,7 @@ def load_items(data: str, modality: str, text_column: str | None, path_column: s
 
 @user_errors
 def extract(
-    data: Annotated[str, typer.Argument(help="Images (folder or file), a CSV, a .txt file with one text per line, "
+    data: Annotated[str, typer.Argument(help="Images (folder or file), a CSV or Parquet table (paths or texts, optional label), a .txt file with one text per line, "
                                              "or a built-in dataset name.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output: NAME.parquet or NAME.npy (with NAME.ids.json); "
                                                           "with --ray, a folder of Parquet shards.")],

@@ -24,9 +24,15 @@ FIELD_LIMIT = 8 * 1024 * 1024
 OUTSIDE_FLAG = "--allow-outside-paths"
 
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+
+
 def read_rows(csv_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """``(columns, rows)`` of a UTF-8 CSV with a header row; a cell over :data:`FIELD_LIMIT` is a one-line
-    error naming the row and the likely cause."""
+    """``(columns, rows)`` of a UTF-8 CSV with a header row, or of a Parquet table (``.parquet``: the same
+    columns, read with pyarrow; cells as text, nulls as ``None``); a cell over :data:`FIELD_LIMIT` is a
+    one-line error naming the row and the likely cause."""
+    if csv_path.suffix.lower() == ".parquet":
+        return _parquet_rows(csv_path)
     previous = csv.field_size_limit()
     csv.field_size_limit(FIELD_LIMIT)
     reader = None
@@ -49,6 +55,22 @@ def read_rows(csv_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
                         "UTF-8 CSV with a header row") from exc
     finally:
         csv.field_size_limit(previous)
+    return columns, rows
+
+
+def _parquet_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """``(columns, rows)`` of a Parquet table, as :func:`read_rows` gives a CSV's (each cell as text)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"cannot read Parquet file {str(path)!r} ({str(exc).splitlines()[0]}); write it with "
+                        "pyarrow or pandas (one row per item, e.g. path and label columns)") from exc
+    columns = [str(c) for c in table.column_names]
+    rows = [{c: None if v is None else str(v) for c, v in zip(columns, row.values(), strict=True)}
+            for row in table.to_pylist()]
     return columns, rows
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from .._registry import did_you_mean
 from ..exceptions import DataError
 from .audio import AUDIO_EXTENSIONS
-from .csv_checks import confine_paths, read_rows, warn_empty_texts
+from .csv_checks import TABLE_SUFFIXES, confine_paths, read_rows, warn_empty_texts
 from .items import IMAGE_EXTENSIONS
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
@@ -179,7 +179,7 @@ def load_csv(
     input_column: str | None = None,
     allow_outside_paths: bool = False,
 ) -> Dataset:
-    """A CSV file with a text (or image path) column and a label column.
+    """A CSV file (or a Parquet table, ``.parquet``) with a text (or image path) column and a label column.
 
     Without ``text_column``/``path_column`` the item column is guessed: ``text``, ``sentence``, ``review``,
     ``document``, then ``path``, ``image``, ``file``, ``filename`` or ``filepath`` (any case); failing those,
@@ -294,16 +294,18 @@ def load_dataset(
     input_column: str | None = None,
     allow_outside_paths: bool = False,
 ) -> Dataset:
-    """Load a folder of class subfolders, a CSV file, or a built-in dataset by name (see :data:`BUILTIN`)."""
+    """Load a folder of class subfolders, a CSV file or Parquet table, or a built-in dataset by name (see
+    :data:`BUILTIN`)."""
     name = str(source)
     if name in BUILTIN and not Path(name).exists():
         return BUILTIN[name]()
     path = Path(name).expanduser()
     if path.is_dir():
         return load_image_folder(path)
-    if path.suffix.lower() in (".csv", ".tsv") or path.is_file():
-        if path.is_file() and path.suffix.lower() not in (".csv", ".tsv"):
-            raise DataError(f"{name!r} is a file but not a .csv; pass a CSV or a folder of class subfolders")
+    if path.suffix.lower() in TABLE_SUFFIXES or path.is_file():
+        if path.is_file() and path.suffix.lower() not in TABLE_SUFFIXES:
+            raise DataError(f"{name!r} is a file but not a .csv or .parquet table; pass a CSV, a Parquet table "
+                            "or a folder of class subfolders")
         return load_csv(
             path, text_column=text_column, path_column=path_column, label_column=label_column,
             require_labels=require_labels, input_column=input_column, allow_outside_paths=allow_outside_paths,

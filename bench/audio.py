@@ -15,6 +15,7 @@ per second of 1-s clips (padded and clip-length Whisper) is measured in the same
 Prints one JSON object. Usage:
     nice -n 5 flock /tmp/bench.lock python bench/audio.py --quick
     nice -n 5 flock /tmp/bench.lock python bench/audio.py --seeds 0,1,2
+    nice -n 5 flock /tmp/bench.lock python bench/audio.py --speed-only        # the clips/s table alone
 """
 
 from __future__ import annotations
@@ -247,6 +248,7 @@ def main() -> None:
     p.add_argument("--tasks", default="words,drums")
     p.add_argument("--no-rank", action="store_true")
     p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--speed-only", action="store_true", help="only the clips/s table (no data sets, no accuracy)")
     p.add_argument("--backbones", default=None,
                    help="comma-separated, e.g. whisper-tiny-en,whisper-tiny-en:clip,crepe-tiny (':clip': Whisper on "
                         "the clip's own length instead of 30-s padded windows); default: every audio backbone")
@@ -257,7 +259,7 @@ def main() -> None:
     result: dict = {"quick": args.quick, "seeds": seeds, "machine": "shared 2-core CPU",
                     "backbones": backbones(args.quick)}
     with tempfile.TemporaryDirectory() as tmp:
-        for task in args.tasks.split(","):
+        for task in [] if args.speed_only else args.tasks.split(","):
             root = Path(tmp) / task
             root.mkdir()
             t0 = time.perf_counter()

@@ -217,7 +217,8 @@ def rank_scores(X: list[str], y: np.ndarray, tr: np.ndarray, feats: dict, seed: 
 
 
 def speed(n: int = 24) -> dict:
-    """Clips per second of 1-s clips, cache off, 2 cores (torch eager)."""
+    """Clips per second of 1-s clips, cache off, 2 cores: eager PyTorch (the plain loop) and the engine's
+    ONNX Runtime graph, in the same run."""
     import torch
 
     from transferkit.backbones import get_config
@@ -233,11 +234,16 @@ def speed(n: int = 24) -> dict:
             configs.append((f"{name} (clip length)",
                             replace(get_config(name), extra={**get_config(name).extra, "clip_length": True})))
         for label, config in configs:
-            ex = Extractor(config, cache=False, show_progress=False, batch_size=8)
-            ex.extract(waves[:2])
-            t0 = time.perf_counter()
-            ex.extract(waves)
-            out[label] = round(n / (time.perf_counter() - t0), 2)
+            row = {}
+            for engine in ("torch", "onnx"):
+                ex = Extractor(config, cache=False, show_progress=False, batch_size=8, engine=engine)
+                ex.extract(waves[:2])  # builds (and for onnx exports and checks) the graph
+                t0 = time.perf_counter()
+                ex.extract(waves)
+                row[engine] = round(n / (time.perf_counter() - t0), 2)
+            row["onnx_vs_torch"] = round(row["onnx"] / row["torch"], 2)
+            out[label] = row
+            print(json.dumps({"speed": label, **row}), file=sys.stderr, flush=True)
     return out
 
 

@@ -34,8 +34,8 @@ def probe_inputs(backbone: Any, n: int = 4, seed: int = 0) -> tuple[Any, dict[st
         size = backbone.image_size
         images = np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
         return images, {"pixels": images}
-    texts = _PROBE_TEXTS[:n]
-    return texts, dict(backbone.prepare(texts))
+    items = _PROBE_TEXTS[:n] if backbone.modality == "text" else backbone.probe_items()  # audio: waveforms
+    return items, dict(backbone.prepare(items))
 
 
 def export_onnx(model: Any, path: str | os.PathLike[str], check_items: int = 4) -> dict[str, Any]:

@@ -89,6 +89,23 @@ def test_clip_length_whisper_is_batch_independent() -> None:
     np.testing.assert_allclose(alone[0], batch[0], atol=1e-4)  # padding to the batch's longest clip is masked
 
 
+@pytest.mark.parametrize(("name", "clip_length"), [("crepe-tiny", False), ("whisper-tiny-en", True),
+                                                    ("whisper-tiny-en", False)])
+def test_the_onnx_graph_gives_the_torch_features_for_clips_of_any_length(name: str, clip_length: bool) -> None:
+    from dataclasses import replace
+
+    need(name)
+    config = get_config(name)
+    if clip_length:
+        config = replace(config, extra={**config.extra, "clip_length": True})
+    clips = [tone(300, seconds=0.7), tone(500, seconds=2.6, seed=1), tone(700, seconds=1.3, seed=2)]
+    eager = Extractor(config, engine="torch", cache=False, show_progress=False).extract(clips)
+    graph = Extractor(config, engine="auto", cache=False, show_progress=False, batch_size=2)
+    got = graph.extract(clips)  # batches of 2 and 1 clips: other window counts and lengths than the trace
+    assert graph.engine_used_ == "onnx"
+    np.testing.assert_allclose(got, eager, atol=1e-4 * max(1.0, float(np.abs(eager).max())))
+
+
 def test_crepe_tiny_hears_pitch() -> None:
     need("crepe-tiny")
     import torch
@@ -134,6 +151,16 @@ def test_fit_predict_save_load_on_tone_folder(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.predict_proba(files), model.predict_proba(files))
     bad = CliRunner().invoke(app, ["predict", str(out), str(tmp_path / "clips.txt")])
     assert bad.exit_code == 2
+    # the whole model (CREPE + head) as one ONNX graph, run by its own session on the backbone's inputs
+    exported = CliRunner().invoke(app, ["export", str(out), "--onnx", str(tmp_path / "model.onnx")])
+    assert exported.exit_code == 0, exported.output
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    feeds = model.strategy_.extractor().backbone.prepare([tone(220.0, seconds=1.0), tone(880.0, seconds=2.0)])
+    probs = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+    want = model.predict_proba([tone(220.0, seconds=1.0), tone(880.0, seconds=2.0)])
+    np.testing.assert_allclose(probs, want, atol=1e-4)
 
 
 @pytest.mark.slow

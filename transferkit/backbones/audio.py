@@ -164,7 +164,20 @@ class WhisperFeatureNet(nn.Module):
         return (owner @ sums) / (owner @ frames.sum(dim=1, keepdim=True)).clamp(min=1.0)
 
 
-class WhisperBackbone(Backbone):
+class AudioGraph:
+    """ONNX export of the audio feature modules (every input axis dynamic: windows, frames, clips). Measured
+    on 2 cores, eight 1-s clips, ONNX Runtime vs eager PyTorch in one run: crepe-tiny 9.6 vs 3.5 clips/s,
+    whisper-tiny-en at clip length 94.5 vs 41.6, padded to 30 s 1.9 vs 1.7; features within 4e-6."""
+
+    def onnx_exportable(self) -> bool:
+        return True
+
+    def probe_items(self) -> list[np.ndarray]:
+        rng = np.random.default_rng(0)
+        return [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (SAMPLE_RATE, SAMPLE_RATE * 5 // 2)]
+
+
+class WhisperBackbone(AudioGraph, Backbone):
     """Whisper encoder; ``clip_length=False`` pads every window to 30 s as Whisper was trained,
     ``True`` runs on the clip's own length (rounded up to whole seconds) with the position embeddings sliced."""
 
@@ -307,7 +320,7 @@ class CrepeFeatureNet(nn.Module):
         return (owner @ emb) / owner.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
-class CrepeBackbone(Backbone):
+class CrepeBackbone(AudioGraph, Backbone):
     def __init__(self, config: BackboneConfig, model: Crepe, weights_id: str) -> None:
         self.config = config
         self.model = model.eval()

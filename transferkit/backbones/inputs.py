@@ -64,6 +64,11 @@ class Backbone:
     def onnx_exportable(self) -> bool:
         return False
 
+    def probe_items(self) -> list[Any]:
+        """Two loaded items of different sizes: what an exported graph is traced on and checked with against
+        PyTorch (texts here; audio backbones give waveforms; images are probed as pixels by the engine)."""
+        return ["a short probe sentence", "another one, a little longer than the first"]
+
 
 class ImageInputs:
     """An image backbone's preprocessing, without its network: each image resized and center-cropped to

@@ -298,7 +298,7 @@ class Extractor:
         if self.config.modality == "image":
             size = self.backbone.image_size  # type: ignore[attr-defined]
             return {"pixels": rng.integers(0, 256, size=(2, size, size, 3), dtype=np.uint8)}
-        return self.backbone.prepare(["a short probe sentence", "another one, a little longer than the first"])
+        return self.backbone.prepare(self.backbone.probe_items())
 
     def runner(self) -> Runner:
         if self._runner is not None:

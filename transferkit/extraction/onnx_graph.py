@@ -35,11 +35,14 @@ def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head:
         args: tuple[Any, ...] = (torch.zeros(2, size, size, 3, dtype=torch.uint8),)
         names = ["pixels"]
         axes: dict[str, dict[int, str]] = {"pixels": {0: "batch"}}
-    else:
-        sample = backbone.prepare(["probe text", "a second probe text"])
+    else:  # text tokens, audio windows / frames: every axis of every input may change size
+        sample = backbone.prepare(backbone.probe_items())
         args = tuple(torch.from_numpy(v) for v in sample.values())
         names = list(sample)
-        axes = {k: {0: "batch", 1: "tokens"} for k in names}
+        if backbone.modality == "text":
+            axes = {k: {0: "batch", 1: "tokens"} for k in names}
+        else:
+            axes = {k: {i: f"{k}_{i}" for i in range(v.ndim)} for k, v in sample.items()}
     output = "probabilities" if head is not None else "features"
     axes[output] = {0: "batch"}
     with atomic_path(path) as tmp:

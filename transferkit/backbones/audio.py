@@ -166,8 +166,8 @@ class WhisperFeatureNet(nn.Module):
 
 class AudioGraph:
     """ONNX export of the audio feature modules (every input axis dynamic: windows, frames, clips). Measured
-    on 2 cores, eight 1-s clips, ONNX Runtime vs eager PyTorch in one run: crepe-tiny 9.6 vs 3.5 clips/s,
-    whisper-tiny-en at clip length 94.5 vs 41.6, padded to 30 s 1.9 vs 1.7; features within 4e-6."""
+    on 2 cores (bench/audio.py --speed-only, 1-s clips): ONNX Runtime 1.2-2.5x eager PyTorch for CREPE and
+    padded Whisper, 0.84x for whisper-tiny-en at clip length; features within 4e-6."""
 
     def onnx_exportable(self) -> bool:
         return True

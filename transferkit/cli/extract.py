@@ -13,7 +13,8 @@ from ._common import TTA, AllowOutside, Engine, LabelCol, Precision, fail, print
 def load_items(data: str, modality: str, text_column: str | None, path_column: str | None,
                label_column: str, allow_outside_paths: bool = False) -> tuple[Any, list[Any] | None]:
     """``(X, labels or None)`` for DATA: a folder (class subfolders give labels; otherwise every image under it),
-    a CSV or Parquet table of paths or texts (labels when its label column exists), a .txt file of texts, or a built-in dataset."""
+    a CSV or Parquet table of paths or texts (labels when its label column exists), a .txt file of texts, or a
+    built-in dataset."""
     from ..data.csv_checks import TABLE_SUFFIXES
     from ..data.datasets import BUILTIN, list_images, load_csv, load_image_folder
     from ..exceptions import DataError
@@ -52,8 +53,9 @@ def load_items(data: str, modality: str, text_column: str | None, path_column: s
 
 @user_errors
 def extract(
-    data: Annotated[str, typer.Argument(help="Images (folder or file), a CSV or Parquet table (paths or texts, optional label), a .txt file with one text per line, "
-                                             "or a built-in dataset name.")],
+    data: Annotated[str, typer.Argument(help="Images (folder or file), a CSV or Parquet table (paths or texts, "
+                                             "optional label), a .txt file with one text per line, or a built-in "
+                                             "dataset name.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output: NAME.parquet or NAME.npy (with NAME.ids.json); "
                                                           "with --ray, a folder of Parquet shards.")],
     backbone: Annotated[str, typer.Option(help="Backbone name (see `transferkit backbones`).")] = "mobilenet_v2",

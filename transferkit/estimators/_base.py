@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from .._validation import Rule, instance_of, int_range, one_of, validate_params
 from ..backbones import BACKBONES, BackboneConfig, WeightsSource, get_config
@@ -213,6 +213,22 @@ class StrategyEstimator(BackboneParams):
 
         doc, files = self._model_doc()
         return write_folder(path, doc, files)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None) -> Self:
+        """The model saved in folder ``path`` (by :meth:`save` or ``transferkit fit``), which must be one of
+        this class; ``weights``: the backbone's weights file, when it is not installed here."""
+        from . import load_model
+
+        model = load_model(path, weights=weights)
+        if not isinstance(model, cls):
+            raise TypeError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.input_tags.two_d_array = False  # items are paths, texts, images or waveforms
+        return tags
 
     @classmethod
     def _from_saved(cls, doc: dict[str, Any], files: dict[str, dict[str, Any]],

@@ -158,17 +158,3 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
                 "verdict": {"verdict": verdict, "gain": gain, "ci_low": lo, "ci_high": hi, "confidence": 0.95,
                             "text": f"{self.method_} vs {self.baseline_} on {len(y)} labelled target items: "
                                     f"{gain:+.3f} accuracy (95% CI {lo:+.3f} to {hi:+.3f}); {words.get(verdict, verdict)}"}}
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None) -> DomainAdapter:
-        from . import load_model
-
-        model = load_model(path, weights=weights)
-        if not isinstance(model, cls):
-            raise TypeError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
-
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags

@@ -111,17 +111,3 @@ class TransferClassifier(StrategyEstimator, ClassifierMixin, BaseEstimator):
         """Class probabilities ``(N, n_classes)`` (multi-label: each tag's probability, ``(N, n_tags)``)."""
         check_fitted(self, "strategy_")
         return self.head_.probabilities(self.strategy_.logits(self.features(X)))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None) -> TransferClassifier:
-        from . import load_model
-
-        model = load_model(path, weights=weights)
-        if not isinstance(model, cls):
-            raise TypeError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
-
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags

@@ -97,18 +97,8 @@ class MultiTaskClassifier(StrategyEstimator, ClassifierMixin, BaseEstimator):
         """Mean over tasks of the accuracy on the items labelled for each task."""
         return float(self.objective_.metrics(y, self.predict(X))["accuracy"])
 
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None) -> MultiTaskClassifier:
-        from . import load_model
-
-        model = load_model(path, weights=weights)
-        if not isinstance(model, cls):
-            raise TypeError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
-
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
         tags.target_tags.multi_output = True
         return tags
 

@@ -56,8 +56,3 @@ class TransferRegressor(StrategyEstimator, RegressorMixin, BaseEstimator):
         strategy_params: dict[str, Any] | None = None,
     ) -> None:
         store_params(self, locals())
-
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags

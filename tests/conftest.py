@@ -183,6 +183,19 @@ def make_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(labels)
 
 
+def run_cli(*args: object) -> tuple[int, str, str]:
+    """``(exit code, stdout, stderr)`` of ``transferkit ARGS`` run in this process; an exception that is not
+    the command's own exit is raised, so a traceback fails the test instead of passing as a non-zero code."""
+    from typer.testing import CliRunner
+
+    from transferkit.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
 def run_onnx(path: str | os.PathLike[str], feeds: dict[str, np.ndarray]) -> np.ndarray:
     """The first output of an exported graph, run by a fresh onnxruntime session (not the exporter's)."""
     import onnxruntime as ort

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from transferkit.cli import app
+from tests.conftest import run_cli
 from transferkit.exceptions import ConfigError, DataError, UnknownNameError
 from transferkit.selection.ranking import (
     CLEAR_GAP,
@@ -37,7 +36,6 @@ from transferkit.selection.ranking import (
     stage_layers,
 )
 
-runner = CliRunner()
 EDGES = "tiny-edges"
 WORDS = "tiny-words"
 
@@ -156,11 +154,7 @@ def striped_folder(tmp_path: Path) -> Path:
     return root
 
 
-def run(*args: object) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+run = run_cli
 
 
 def one_line_error(code: int, stderr: str, *needles: str) -> None:

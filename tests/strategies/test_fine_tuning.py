@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from tests.conftest import make_images, make_texts, run_onnx
+from tests.conftest import make_images, make_texts, run_cli, run_onnx
 from transferkit import TransferClassifier, load_model
 from transferkit.backbones import load_backbone
 from transferkit.estimators import SmallCNNClassifier
@@ -404,16 +403,7 @@ def test_contrastive_pre_tuning_pulls_classes_apart_and_is_saved_with_the_model(
 
 # -- command line ------------------------------------------------------------------------------------
 
-runner = CliRunner()
-
-
-def _cli(*args: Any) -> tuple[int, str, str]:
-    from transferkit.cli import app
-
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+_cli = run_cli
 
 
 def test_cli_fit_fine_tune_writes_history_comparison_and_learning_curves(tiny_backbone: str, image_folder: Path,

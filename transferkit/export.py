@@ -22,20 +22,9 @@ import numpy as np
 
 from ._utils import atomic_path
 from .exceptions import TransferKitError
+from .extraction.onnx_graph import probe_inputs
 
 TOLERANCE = 1e-4
-_PROBE_TEXTS = ["a first example sentence", "another, somewhat longer example sentence for the check", "short",
-                "the fourth and final sentence"]
-
-
-def probe_inputs(backbone: Any, n: int = 4, seed: int = 0) -> tuple[Any, dict[str, np.ndarray]]:
-    """``(X, feeds)``: ``n`` probe items for the library and the same items as the graph's inputs."""
-    if backbone.modality == "image":
-        size = backbone.image_size
-        images = np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
-        return images, {"pixels": images}
-    items = _PROBE_TEXTS[:n] if backbone.modality == "text" else backbone.probe_items()  # audio: waveforms
-    return items, dict(backbone.prepare(items))
 
 
 def export_onnx(model: Any, path: str | os.PathLike[str], check_items: int = 4) -> dict[str, Any]:

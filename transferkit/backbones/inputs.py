@@ -65,9 +65,11 @@ class Backbone:
         return False
 
     def probe_items(self) -> list[Any]:
-        """Two loaded items of different sizes: what an exported graph is traced on and checked with against
-        PyTorch (texts here; audio backbones give waveforms; images are probed as pixels by the engine)."""
-        return ["a short probe sentence", "another one, a little longer than the first"]
+        """Loaded items of different sizes that an exported graph is traced on and checked with against the
+        library (texts here; audio backbones give waveforms; images are probed as random pixels, see
+        :func:`transferkit.extraction.onnx_graph.probe_inputs`)."""
+        return ["a first example sentence", "another, somewhat longer example sentence for the check", "short",
+                "the fourth and final sentence"]
 
 
 class ImageInputs:

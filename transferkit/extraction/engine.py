@@ -20,7 +20,7 @@ from ..backbones.weights import resolve_weights
 from ..data.cache import EmbeddingCache
 from ..data.items import ItemSource, as_items
 from ..exceptions import ConfigError, TransferKitError
-from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session
+from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session, probe_inputs
 from .quantize import PRECISIONS, calibration_indices, openvino_runner, quantize_graph
 from .spec import check_tta, preprocessing_spec, text_tokenizer
 
@@ -280,7 +280,7 @@ class Extractor:
             return session.run(None, dict(zip(input_names, inputs.values(), strict=True)))[0]
 
         if not verified:  # check the graph against PyTorch before trusting it; the marker records the check
-            probe = self._probe_inputs()
+            _, probe = probe_inputs(self.backbone)
             ref = self._torch_runner()(probe)
             got = run(probe)
             diff = float(np.max(np.abs(ref - got))) if ref.size else 0.0
@@ -292,13 +292,6 @@ class Extractor:
                                                     "max_abs_diff": diff, "probe_items": len(ref)})
             self._verified = True
         return run
-
-    def _probe_inputs(self) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(0)
-        if self.config.modality == "image":
-            size = self.backbone.image_size  # type: ignore[attr-defined]
-            return {"pixels": rng.integers(0, 256, size=(2, size, size, 3), dtype=np.uint8)}
-        return self.backbone.prepare(self.backbone.probe_items())
 
     def runner(self) -> Runner:
         if self._runner is not None:

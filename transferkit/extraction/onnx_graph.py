@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._utils import atomic_path
 
 if TYPE_CHECKING:
@@ -16,6 +18,17 @@ if TYPE_CHECKING:
 
 #: largest accepted difference between ONNX and PyTorch features, relative to the features' scale
 ONNX_TOLERANCE = 1e-4
+
+
+def probe_inputs(backbone: Backbone, n: int = 2, seed: int = 0) -> tuple[Any, dict[str, np.ndarray]]:
+    """``(items, feeds)``: up to ``n`` probe items for the library and the same items as a graph's inputs —
+    random images (the ``pixels`` themselves), or the backbone's :meth:`probe_items` (texts, waveforms)."""
+    if backbone.modality == "image":
+        size = backbone.image_size  # type: ignore[attr-defined]
+        images = np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+        return images, {"pixels": images}
+    items = list(backbone.probe_items())[:n]
+    return items, dict(backbone.prepare(items))
 
 
 def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head: torch.nn.Module | None = None,
@@ -36,7 +49,7 @@ def export_feature_onnx(backbone: Backbone, layer: str | None, path: Path, head:
         names = ["pixels"]
         axes: dict[str, dict[int, str]] = {"pixels": {0: "batch"}}
     else:  # text tokens, audio windows / frames: every axis of every input may change size
-        sample = backbone.prepare(backbone.probe_items())
+        _, sample = probe_inputs(backbone)
         args = tuple(torch.from_numpy(v) for v in sample.values())
         names = list(sample)
         if backbone.modality == "text":

@@ -68,6 +68,12 @@ def load_digits_28() -> tuple[np.ndarray, np.ndarray]:
 SKADA_SKIP: set[str] = set()
 
 
+def method_rows(cmp: dict[str, Any]) -> dict[str, Any]:
+    """Per method of a DomainAdapter.compare(): target accuracy, label-free scores, fit seconds."""
+    return {r["method"]: {"target_accuracy": r["target_accuracy"], "dev_risk": r["dev_risk"],
+                          "domain_accuracy": r["domain_accuracy"], "seconds": r["fit_s"]} for r in cmp["selection"]}
+
+
 def skada_rows(F_s: np.ndarray, y_s: np.ndarray, F_t: np.ndarray, y_t: np.ndarray, tag: str) -> dict[str, Any]:
     """skada's shallow methods (logistic regression on top) on features ``F``; accuracy and seconds."""
     import skada
@@ -155,8 +161,7 @@ def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt:
                        progress=False).fit(Xs, ys, X_target=Xt)
     fit_s = time.perf_counter() - t0
     cmp = da.compare(Xt, yt)
-    rows = {r["method"]: {"target_accuracy": r["target_accuracy"], "dev_risk": r["dev_risk"],
-                          "domain_accuracy": r["domain_accuracy"], "seconds": r["fit_s"]} for r in cmp["selection"]}
+    rows = method_rows(cmp)
     fe = FeatureExtractor(args.backbone, progress=False).fit()
     F_s, F_t = fe.transform(Xs), fe.transform(Xt)
     peers = skada_rows(F_s, ys, F_t, yt, args.backbone)
@@ -215,8 +220,7 @@ def run_text(task: str, groups: dict[str, list[str]], seed: int, args: argparse.
                        progress=False).fit(Xs, ys, X_target=Xt)
     fit_s = time.perf_counter() - t0
     cmp = da.compare(Xt, yt)
-    rows = {r["method"]: {"target_accuracy": r["target_accuracy"], "dev_risk": r["dev_risk"],
-                          "domain_accuracy": r["domain_accuracy"], "seconds": r["fit_s"]} for r in cmp["selection"]}
+    rows = method_rows(cmp)
     fe = FeatureExtractor(args.text_backbone, progress=False).fit()
     peers = skada_rows(fe.transform(Xs), ys, fe.transform(Xt), yt, args.text_backbone)
     return {"direction": task, "seed": seed, "n_source": len(ys), "n_target": len(yt), "auto_choice": da.method_,

@@ -11,6 +11,9 @@ class (the head's training set and the int8 calibration set, stratified) and ``-
 - accuracy: the same head (StandardScaler + LogisticRegression, C=1) fitted on each arm's training
   features, scored on its test features. The eager arm's features equal fp32's within ``max_abs_diff``, so
   its accuracy is fp32's.
+- guarded fit: ``TransferClassifier(precision="int8")`` against ``TransferClassifier()`` (default head, its
+  C chosen by internal cross-validation) on the same training items: test accuracy of each, the int8
+  guard's decision and the validation scores it compared, fit seconds, and test-prediction images/s.
 - graph only: the same fp32 and int8 graphs under ONNX Runtime and OpenVINO (when ``pip install openvino``
   is there) on the same preprocessed uint8 batches: network images/s without decoding and resizing, and
   the head's accuracy on each engine's features.
@@ -85,8 +88,30 @@ def graph_only(ex, X_train, y_train, X_test, y_test, batch_size: int) -> dict:  
     return out
 
 
+def guarded_fit(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, seed: int) -> dict:
+    """The estimator end to end: an int8 fit (with its accuracy guard) against the fp32 fit."""
+    from transferkit import TransferClassifier
+
+    out: dict = {}
+    for name in ("fp32", "int8"):
+        clf = TransferClassifier("mobilenet_v2", precision=name, random_state=seed, progress=False, cache=False)
+        t0 = time.perf_counter()
+        clf.fit(X_train, y_train)
+        fit_s = time.perf_counter() - t0
+        clf.predict(X_test[:8])  # the predict-time graph (int8: re-quantized from the kept ranges) outside the timing
+        t0 = time.perf_counter()
+        acc = float(np.mean(clf.predict(X_test) == y_test))
+        secs = time.perf_counter() - t0
+        out[name] = {"accuracy": rounded(acc, 4), "fit_s": rounded(fit_s, 1),
+                     "predict_images_per_s": rounded(len(X_test) / secs, 2), "precision_used": clf.precision_,
+                     "guard": clf.strategy_.guard}
+        log(f"  guarded fit, {name}: {out[name]}")
+    out["int8_minus_fp32_points"] = rounded(100 * (out["int8"]["accuracy"] - out["fp32"]["accuracy"]), 2)
+    return out
+
+
 def one_seed(seed: int, per_class: int, n_test: int, batch_size: int, eager: bool = True,
-             graphs: bool = True) -> dict:
+             graphs: bool = True, fit: bool = True) -> dict:
     from transferkit.data.datasets import load_fashion_mnist
     from transferkit.extraction import Extractor
 
@@ -127,6 +152,8 @@ def one_seed(seed: int, per_class: int, n_test: int, batch_size: int, eager: boo
         log(f"  {name}: {out[name]}")
     if graphs:
         out["graph_only"] = graph_only(ex, X_train, y_train, X_test, y_test, batch_size)
+    if fit:
+        out["guarded_fit"] = guarded_fit(X_train, y_train, X_test, y_test, seed)
     out["int8"]["x_fp32"] = rounded(out["fp32"]["seconds"] / out["int8"]["seconds"], 2)
     out["int8"]["accuracy_minus_fp32_points"] = rounded(100 * (out["int8"]["accuracy"] - out["fp32"]["accuracy"]), 2)
     a, b = feats["fp32"], feats["int8"]
@@ -145,13 +172,14 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--no-eager", action="store_true", help="skip the eager loop (accuracy runs)")
     p.add_argument("--no-graph-only", action="store_true", help="skip the graph-only engine comparison")
+    p.add_argument("--no-fit", action="store_true", help="skip the guarded estimator fits")
     args = p.parse_args()
     if args.quick:
         args.per_class, args.n_test = 20, 160
     threads = set_threads(args.threads)
     with own_cache_dir(args.cache_dir, "int8-bench"):
-        runs = [one_seed(s, args.per_class, args.n_test, args.batch_size, not args.no_eager, not args.no_graph_only)
-                for s in args.seeds]
+        runs = [one_seed(s, args.per_class, args.n_test, args.batch_size, not args.no_eager, not args.no_graph_only,
+                         not args.no_fit) for s in args.seeds]
     summary = {arm: {k: rounded(float(np.mean([r[arm][k] for r in runs])), 4)
                      for k in runs[0][arm] if isinstance(runs[0][arm][k], (int, float))}
                for arm in ("eager", "fp32", "int8") if arm in runs[0]}

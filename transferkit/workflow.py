@@ -148,6 +148,8 @@ def fit_transfer(clf: TransferClassifier, train: Dataset, test: Dataset,
     t0 = time.perf_counter()
     clf._fit_configured(configured, train.X, train.y)
     fit_s = time.perf_counter() - t0
+    for note in clf.strategy_.info.get("notes", []):  # e.g. the int8 accuracy guard's decision
+        say(note)
     t0 = time.perf_counter()
     features = clf.features(test.X)
     pred = clf.predict_from_features(features)
@@ -236,6 +238,7 @@ def run_fit(
     compare: bool = True,
     tta: str = "none",
     task: str = "classification",
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Train a transfer model and the baselines on one split, evaluate them, write everything to ``out``.
 
@@ -276,7 +279,7 @@ def run_fit(
     trains = {"checkpoint_dir": str(out / "checkpoint"), "resume": resume} if strategy_cls.trains_network else {}
     clf = make_estimator(task, backbone=backbone, layer=layer, head=head, head_params=head_params,
                          image_size=image_size, weights=weights, engine=engine, random_state=seed, progress=progress,
-                         strategy=strategy, tta=tta, **(fine_tune or {}), **trains)
+                         strategy=strategy, tta=tta, precision=precision, **(fine_tune or {}), **trains)
     transfer, test_features = fit_transfer(clf, train, test, say)
     objective = clf.objective_
     scratch, comparisons = fit_baselines(clf, train, test, compare=compare, seed=seed, progress=progress, say=say)

@@ -80,6 +80,35 @@ def test_predict_and_evaluate(fitted: Path, image_folder: Path, tmp_path: Path) 
     assert metrics["accuracy"] == pytest.approx(correct) and metrics["labels"] == ["blob", "horizontal", "vertical"]
 
 
+def test_int8_fit_is_guarded_saved_and_overridable(tiny_backbone: str, image_folder: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from transferkit.extraction import quantize
+
+    monkeypatch.setattr(quantize, "INT8_TOLERANCE", 1.0)  # keep int8 whatever it scores on 6 held-out items
+    out = tmp_path / "m8"
+    code, _, err = run("fit", image_folder, "--backbone", tiny_backbone, "--out", out, "--precision", "int8",
+                       "--no-progress", "--no-report")
+    assert code == 0, err
+    assert "int8 kept: accuracy on 6 held-out training items" in err
+    model = json.loads((out / "results.json").read_text())["model"]
+    assert model["precision"] == "int8" and model["int8_guard"]["kept"] == "int8"
+    assert json.loads((out / "model.json").read_text())["strategy"]["state"]["int8_ranges"]
+    runs = {p: run("evaluate", out, image_folder, "--no-progress", *(("--precision", p) if p else ()))
+            for p in (None, "fp32", "int8")}
+    assert all(code == 0 for code, _, _ in runs.values()), runs
+    int8, fp32, again = (json.loads(runs[p][1])["accuracy"] for p in (None, "fp32", "int8"))
+    assert int8 > 0.6 and fp32 > 0.6 and again > 0.6
+    monkeypatch.setattr(quantize, "INT8_TOLERANCE", -1.0)  # forced: int8 can never be close enough
+    code, _, err = run("fit", image_folder, "--backbone", tiny_backbone, "--out", out, "--precision", "int8",
+                       "--no-progress", "--no-report")
+    assert code == 0 and "int8 fell back to fp32: it lost" in err
+    assert json.loads((out / "results.json").read_text())["model"]["precision"] == "fp32"
+    code, _, err = run("fit", image_folder, "--backbone", tiny_backbone, "--out", tmp_path / "ft", "--precision",
+                       "int8", "--strategy", "fine-tune", "--epochs", "1")
+    _one_line_error(code, err, "strategy 'fine-tune' runs in fp32 only", "use precision='fp32'")
+    assert not (tmp_path / "ft").exists()
+
+
 def test_predict_names_rows_by_an_id_column(fitted: Path, image_folder: Path, tmp_path: Path) -> None:
     files = sorted(image_folder.rglob("*.png"))[:5]
     listing = tmp_path / "batch.csv"

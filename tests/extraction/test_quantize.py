@@ -30,6 +30,35 @@ def test_int8_image_features_are_close_to_fp32_and_keyed_apart(tiny_backbone: st
     assert again.key == int8.key and np.array_equal(again.extract(X), b)  # served from the cache, identical
 
 
+def test_saved_ranges_quantize_the_same_graph_without_the_items(tiny_backbone: str, tmp_path, monkeypatch) -> None:
+    X, y = make_images(n_per_class=10)
+    first = Extractor(tiny_backbone, precision="int8", show_progress=False).calibrate(X, y)
+    a = first.extract(X)
+    ranges = first.calibration_ranges()
+    assert ranges and all(lo <= hi for lo, hi in ranges.values())
+    graph = first._int8_path().read_bytes()
+    monkeypatch.setenv("TRANSFERKIT_CACHE_DIR", str(tmp_path / "elsewhere"))  # a new machine: no cached graphs
+    again = Extractor(tiny_backbone, precision="int8", show_progress=False, calibration=ranges)
+    assert again.calibration_ranges() == ranges and again.identity()["calibration"].startswith("ranges:")
+    b = again.extract(X[:5])
+    assert again._int8_path().read_bytes() == graph  # bit-identical quantization from the ranges alone
+    assert np.array_equal(a[:5], b)
+
+
+def test_ranges_from_elsewhere_are_refused_not_misapplied(tiny_backbone: str) -> None:
+    from transferkit.exceptions import ModelFileError, TransferKitError
+
+    X, _ = make_images(n_per_class=3)
+    with pytest.raises(ModelFileError, match="bad entry for 'conv'"):
+        Extractor(tiny_backbone, precision="int8", calibration={"conv": [2.0, 1.0]})
+    with pytest.raises(ModelFileError, match="not a mapping"):
+        Extractor(tiny_backbone, precision="int8").use_ranges([1, 2])
+    foreign = Extractor(tiny_backbone, precision="int8", cache=False, show_progress=False,
+                        calibration={"no_such_tensor": [0.0, 1.0]})
+    with pytest.raises(TransferKitError, match="1 tensors this backbone's graph does not have"):
+        foreign.extract(X)
+
+
 def test_int8_without_a_calibration_set_calibrates_on_the_items(tiny_backbone: str) -> None:
     X, _ = make_images(n_per_class=4)
     e = Extractor(tiny_backbone, precision="int8", cache=False, show_progress=False)

@@ -18,6 +18,7 @@ from ._common import (
     Engine,
     InputCol,
     LabelCol,
+    Precision,
     choices_metavar,
     fail,
     head_names,
@@ -129,6 +130,7 @@ def fit(
     weights: Annotated[str | None, typer.Option(help="Local weights file or directory to use instead of the registered ones.")] = None,
     engine: Annotated[Engine, typer.Option(help="Execution engine for extraction.")] = Engine.auto,
     tta: Annotated[TTA, typer.Option(help="Test-time augmentation of image embeddings: hflip averages each image's embedding with its mirror image's (2x extraction time; not for digits or text in images).")] = TTA.none,
+    precision: Annotated[Precision, typer.Option(help="Feature extraction: int8 runs an int8 quantization of the backbone (about 2-3x faster on CPU), calibrated on up to 256 training items; kept only if the head loses at most 0.5 point on held-out training items against fp32, else the fit falls back to fp32 and says so.")] = Precision.fp32,
     seed: Annotated[int, typer.Option(help="Random seed (split, heads, baseline).")] = 0,
     text_column: TextCol = None,
     path_column: PathCol = None,
@@ -214,7 +216,7 @@ def fit(
         dataset, out, test=test_ds, test_size=test_size, backbone=backbone, layer=layer, head=head,
         head_params=parse_head_params(head_param), image_size=image_size, weights=weights, engine=engine.value,
         seed=seed, progress=progress, report=report, say=tell, rank_backbones=candidates, strategy=strategy,
-        fine_tune=extra, resume=resume, compare=compare, tta=tta.value, task=task,
+        fine_tune=extra, resume=resume, compare=compare, tta=tta.value, task=task, precision=precision.value,
     )
     main = is_main()
     leave()
@@ -286,6 +288,17 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
     return files, files
 
 
+def _load_model(model: Path, weights: str | None, progress: bool, precision: Precision | None) -> Any:
+    """The saved model, showing progress or not, running in ``precision`` when given."""
+    from ..estimators import load_model
+
+    clf = load_model(model, weights=weights)
+    clf.set_params(progress=progress)
+    if precision is not None:
+        clf.use_precision(precision.value)
+    return clf
+
+
 @user_errors
 def predict(
     model: ModelArg,
@@ -297,17 +310,16 @@ def predict(
     id_column: Annotated[str | None, typer.Option("--id-column", help="CSV column whose value names each row in the "
                                                   "output (default: the image path, or 'row N' for texts).")] = None,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
+    precision: Annotated[Precision | None, typer.Option(help="Run the backbone in this precision instead of the model's own (fp32 always works; int8 on an fp32 model calibrates on the items given, without the fit's accuracy guard).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Predict the class of every item in DATA with a saved model."""
     from .._utils import atomic_write_text, check_output_file
-    from ..estimators import load_model
 
     if output is not None:
         check_output_file(output, "--output")  # before the model is loaded or anything predicted
-    clf = load_model(model, weights=weights)
-    clf.set_params(progress=progress)
+    clf = _load_model(model, weights, progress, precision)
     modality = clf.strategy_.context.config.modality  # the model's own config: its backbone may not be registered here
     names, X = _items_for_prediction(data, modality, text_column, path_column, id_column, allow_outside_paths)
     features = clf.features(X)
@@ -344,14 +356,12 @@ def evaluate(
     label_column: LabelCol = "label",
     input_column: InputCol = None,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
+    precision: Annotated[Precision | None, typer.Option(help="Run the backbone in this precision instead of the model's own (fp32 always works; int8 on an fp32 model calibrates on the items given, without the fit's accuracy guard).")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     allow_outside_paths: AllowOutside = False,
 ) -> None:
     """Score a saved model on labelled data; print the metrics as JSON on stdout."""
-    from ..estimators import load_model
-
-    clf = load_model(model, weights=weights)
-    clf.set_params(progress=progress)
+    clf = _load_model(model, weights, progress, precision)
     ds = _load(data, text_column, path_column, clf.objective_.label_columns(label_column), input_column=input_column,
                allow_outside_paths=allow_outside_paths)
     clf.objective_.encode(ds.y)  # unknown classes, non-numbers ...: a one-line error before any extraction

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Self
 from .._validation import Rule, instance_of, int_range, one_of, validate_params
 from ..backbones import BACKBONES, BackboneConfig, WeightsSource, get_config
 from ..exceptions import ConfigError, DataError, ModelFileError, NotFittedError, UnknownNameError
-from ..extraction import ENGINES, check_tta
+from ..extraction import ENGINES, PRECISIONS, check_tta
 from ..strategies import STRATEGIES, Context, Strategy, get_strategy
 
 
@@ -37,6 +37,7 @@ COMMON_RULES: dict[str, Rule] = {
     "resume": instance_of(bool),
     "strategy_params": instance_of(dict, allow_none=True),
     "multilabel": instance_of(bool),
+    "precision": one_of(*PRECISIONS),
 }
 
 #: estimator parameters that describe where the model came from on this machine, not the model: not saved
@@ -113,6 +114,7 @@ class StrategyEstimator(BackboneParams):
         self._validate_common()
         cls = self._strategy_class()
         context = self._context().replace(objective=self._make_objective())
+        cls.check_precision(context.precision, type(self).__name__)
         return cls, context, cls.configure(self.get_params(deep=False), context)  # type: ignore[attr-defined]
 
     def fit(self, X: Any, y: Any) -> Any:
@@ -146,6 +148,14 @@ class StrategyEstimator(BackboneParams):
         self.engine_ = self.strategy_.engine
         return out
 
+    def use_precision(self, precision: str) -> Any:
+        """Predict with ``precision`` (``fp32``/``int8``) instead of the precision the model was fitted
+        with; returns the estimator. int8 on an fp32 model calibrates on the first items predicted."""
+        check_fitted(self, "strategy_")
+        self.strategy_.use_precision(precision)
+        self.precision_ = self.strategy_.context.precision
+        return self
+
     def decision_function(self, X: Any) -> Any:
         """The head's outputs ``(N, n_outputs)``: class scores (logits), or values for regression."""
         return self.strategy_.logits(self.features(X))
@@ -172,6 +182,7 @@ class StrategyEstimator(BackboneParams):
         self.weights_id_ = strategy.weights_id
         self.n_features_ = strategy.n_features
         self.engine_ = strategy.engine
+        self.precision_ = strategy.context.precision
         self.head_ = strategy.head
         self.fit_timings_ = dict(strategy.info.get("timings", {}))
         self.extract_stats_ = dict(strategy.info.get("extraction", {}))

@@ -54,6 +54,11 @@ class TransferClassifier(StrategyEstimator, ClassifierMixin, BaseEstimator):
     head's training items and for prediction alike (fine-tuning: at prediction only); it doubles the
     extraction time and suits data whose class does not depend on left/right (not digits or text).
 
+    ``precision="int8"`` (feature extraction) runs an int8 quantization of the backbone on ONNX Runtime (or
+    OpenVINO when installed), calibrated on up to 256 training items, about 2-3× faster to extract; the fit
+    keeps it only if the head loses at most 0.5 point of validation accuracy against fp32 features on
+    held-out training items, else falls back to fp32 and says so (``precision_`` is what the model uses).
+
     X can be a list of image paths, a uint8 image array ``(N, H, W)``/``(N, H, W, C)``, a list of arrays or
     PIL images, or a list of strings for text backbones.
 
@@ -94,6 +99,7 @@ class TransferClassifier(StrategyEstimator, ClassifierMixin, BaseEstimator):
         checkpoint_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
         tta: str = "none",
+        precision: str = "fp32",
         strategy_params: dict[str, Any] | None = None,
         multilabel: bool = False,
     ) -> None:

@@ -66,6 +66,7 @@ class MultiTaskClassifier(StrategyEstimator, ClassifierMixin, BaseEstimator):
         checkpoint_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
         tta: str = "none",
+        precision: str = "fp32",
         strategy_params: dict[str, Any] | None = None,
     ) -> None:
         store_params(self, locals())

@@ -53,6 +53,7 @@ class TransferRegressor(StrategyEstimator, RegressorMixin, BaseEstimator):
         checkpoint_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
         tta: str = "none",
+        precision: str = "fp32",
         strategy_params: dict[str, Any] | None = None,
     ) -> None:
         store_params(self, locals())

@@ -21,7 +21,16 @@ from ..data.cache import EmbeddingCache
 from ..data.items import ItemSource, as_items
 from ..exceptions import ConfigError, TransferKitError
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session, probe_inputs
-from .quantize import PRECISIONS, calibration_indices, openvino_runner, quantize_graph
+from .quantize import (
+    PRECISIONS,
+    Ranges,
+    calibration_indices,
+    check_ranges,
+    openvino_runner,
+    quantize_graph,
+    read_ranges,
+    write_ranges,
+)
 from .spec import check_tta, preprocessing_spec, text_tokenizer
 
 log = logging.getLogger(__name__)
@@ -53,7 +62,8 @@ class Extractor:
             graph (:mod:`~transferkit.extraction.quantize`); about 2× faster, features slightly different.
         calibration: for int8 image graphs, the items whose activations calibrate the quantization (a few
             hundred of the user's training items, see :meth:`calibrate`); by default the first items
-            extracted. They are part of the cache key.
+            extracted. They are part of the cache key. Or the ranges an earlier calibration found
+            (:meth:`calibration_ranges`, a dict), which quantize the graph identically without the items.
     """
 
     def __init__(
@@ -97,7 +107,11 @@ class Extractor:
         self.precision = precision
         #: the items calibrating int8 quantization and the indices of those used (see :meth:`calibrate`)
         self.calibration_set: tuple[ItemSource, np.ndarray] | None = None
-        if calibration is not None:
+        #: the activation ranges to quantize with, when given instead of items (see :meth:`use_ranges`)
+        self.ranges: Ranges | None = None
+        if isinstance(calibration, dict):
+            self.use_ranges(calibration)
+        elif calibration is not None:
             self.calibrate(calibration)
         self.cache = EmbeddingCache() if cache is None or cache is True else (cache or None)
         self.show_progress = show_progress
@@ -129,11 +143,28 @@ class Extractor:
         by ``labels`` when given). Changes the cache key of int8 features."""
         items = as_items(X, self.config.modality)
         idx = calibration_indices(len(items), None if labels is None else np.asarray(labels), seed=self.seed)
-        self.calibration_set = (items, idx)
+        self.calibration_set, self.ranges = (items, idx), None
         self.__dict__.pop("_identity", None)
         return self
 
+    def use_ranges(self, ranges: Any) -> Extractor:
+        """Quantize with the activation ``ranges`` of an earlier calibration (:meth:`calibration_ranges`,
+        e.g. kept in a model folder) instead of calibrating on items: the same fp32 graph and ranges give
+        the same int8 graph. Checked (:func:`~transferkit.extraction.quantize.check_ranges`)."""
+        self.ranges, self.calibration_set = check_ranges(ranges), None
+        self.__dict__.pop("_identity", None)
+        return self
+
+    def calibration_ranges(self) -> Ranges | None:
+        """The activation ranges the int8 image graph was quantized with (after extracting), else ``None``."""
+        if self.ranges is not None:
+            return dict(self.ranges)
+        path = self._ranges_path()
+        return read_ranges(path) if self.precision == "int8" and path.exists() else None
+
     def _calibration_id(self) -> str | None:
+        if self.ranges is not None:
+            return "ranges:" + sha256_bytes(json.dumps(sorted(self.ranges.items())).encode())
         if self.calibration_set is None:
             return None
         items, idx = self.calibration_set
@@ -208,12 +239,19 @@ class Extractor:
     def _int8_path(self) -> Path:
         return onnx_dir() / f"{self.key}.int8.onnx"
 
+    def _ranges_path(self) -> Path:
+        """ONNX Runtime's calibration cache of the int8 image graph (written with it)."""
+        return onnx_dir() / f"{self.key}.ranges.json"
+
     def _int8_runner(self) -> Runner:
         path = self._int8_path()
-        if not path.exists():
+        image = self.config.modality == "image"
+        if not path.exists() or (image and not self._ranges_path().exists()):
             self._onnx_runner()  # exports and checks the fp32 graph against PyTorch
             batches = None
-            if self.config.modality == "image":
+            if self.ranges is not None:
+                write_ranges(self.ranges, self._ranges_path())
+            elif image:
                 if self.calibration_set is None:
                     raise ConfigError("precision='int8' needs calibration items; call calibrate(X) first")
                 items, idx = self.calibration_set
@@ -222,8 +260,9 @@ class Extractor:
                 batches = [backbone.collate([backbone.prepare_item(items.load_sized(int(i), size))
                                              for i in idx[s : s + 32]]) for s in range(0, len(idx), 32)]
             log.info("quantizing %s:%s to int8", self.config.name, self.layer)
-            quantize_graph(self._onnx_path(), path, self.config.modality, batches)
-        ov_run = openvino_runner(path) if self.config.modality == "image" else None  # measured on images
+            quantize_graph(self._onnx_path(), path, self.config.modality, batches,
+                           ranges_path=self._ranges_path() if image else None)
+        ov_run = openvino_runner(path) if image else None  # measured on images
         if ov_run is not None:
             self.engine_used_ = "openvino"
             return ov_run
@@ -324,7 +363,8 @@ class Extractor:
     def extract(self, X: Any) -> np.ndarray:
         """Features ``(N, D)`` float32 for the items ``X`` (any form :func:`as_items` accepts)."""
         items = as_items(X, self.config.modality)
-        if self.precision == "int8" and self.config.modality == "image" and self.calibration_set is None:
+        if self.precision == "int8" and self.config.modality == "image" and self.calibration_set is None \
+                and self.ranges is None:
             self.calibrate(items)  # no calibration set given: the first items extracted
         n = len(items)
         dim = self.feature_dim

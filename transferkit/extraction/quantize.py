@@ -14,16 +14,27 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .._utils import atomic_path
+from ..exceptions import ConfigError, ModelFileError, TransferKitError
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "int8")
 #: items used to calibrate the activation ranges of an image graph (spread over the data)
 CALIBRATION_ITEMS = 256
+#: the int8 accuracy guard of a fit: int8 features are kept only when the head's validation score on them
+#: is at most this much (0.5 point) below its score on fp32 features
+INT8_TOLERANCE = 0.005
+#: the ONNX Runtime release whose ``quantize_static`` reads and writes calibration ranges as JSON
+#: (``calibration_cache_path``), which lets a saved int8 model re-quantize identically without its items
+RANGES_ORT = "1.27"
+
+#: calibration ranges: each calibrated tensor's name → ``(lowest, highest)`` activation value
+Ranges = dict[str, tuple[float, float]]
 
 
 def calibration_indices(n: int, labels: np.ndarray | None = None, k: int = CALIBRATION_ITEMS,
@@ -44,8 +55,14 @@ def calibration_indices(n: int, labels: np.ndarray | None = None, k: int = CALIB
 
 
 def quantize_graph(fp32_path: Path, int8_path: Path, modality: str,
-                   calibration: Iterable[dict[str, np.ndarray]] | None = None) -> Path:
-    """Write the int8 version of the feature graph ``fp32_path`` to ``int8_path`` (atomically)."""
+                   calibration: Iterable[dict[str, np.ndarray]] | None = None,
+                   ranges_path: Path | None = None) -> Path:
+    """Write the int8 version of the feature graph ``fp32_path`` to ``int8_path`` (atomically).
+
+    Image graphs are calibrated on the input batches ``calibration``; with ``ranges_path`` the activation
+    ranges found are written there as JSON (ONNX Runtime's calibration cache), or, when that file exists
+    already, read from it instead of calibrating — so a saved model re-quantizes its graph identically
+    without its calibration items (:func:`write_ranges`)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -63,8 +80,14 @@ def quantize_graph(fp32_path: Path, int8_path: Path, modality: str,
             if modality != "image":
                 quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, per_channel=True)
                 return int8_path
-            if calibration is None:
+            if calibration is None and (ranges_path is None or not ranges_path.exists()):
                 raise ValueError("static int8 quantization of an image graph needs calibration items")
+            extra: dict[str, Any] = {}
+            if ranges_path is not None:
+                _check_ranges_support()
+                if ranges_path.exists():
+                    _check_range_names(read_ranges(ranges_path), prepared)
+                extra["calibration_cache_path"] = str(ranges_path)
 
             class Reader(CalibrationDataReader):
                 def __init__(self, batches: Iterable[dict[str, np.ndarray]]) -> None:
@@ -73,11 +96,85 @@ def quantize_graph(fp32_path: Path, int8_path: Path, modality: str,
                 def get_next(self) -> dict[str, np.ndarray] | None:
                     return next(self.batches, None)
 
-            quantize_static(str(prepared), str(out), Reader(calibration), quant_format=QuantFormat.QDQ,
+            quantize_static(str(prepared), str(out), Reader(calibration or []), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=_input_nodes(prepared),
-                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True}, **extra)
     return int8_path
+
+
+def _check_ranges_support() -> None:
+    import inspect
+
+    from onnxruntime.quantization import quantize_static
+
+    if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+        import onnxruntime
+
+        raise ConfigError(f"int8 models need onnxruntime>={RANGES_ORT} (this one is {onnxruntime.__version__}) to keep "
+                          f"their calibration; `pip install -U onnxruntime`, or use precision 'fp32'")
+
+
+def read_ranges(path: Path) -> Ranges:
+    """The calibration ranges in ONNX Runtime's calibration cache ``path`` (see :func:`quantize_graph`)."""
+    import json
+
+    doc = json.loads(Path(path).read_text())
+    out: Ranges = {}
+    for name, entry in doc["data"].items():
+        lo, hi = (np.asarray(entry[k]["data"] if isinstance(entry[k], dict) else entry[k], dtype=np.float64)
+                  for k in ("lowest", "highest"))
+        if lo.size != 1 or hi.size != 1:  # MinMax ranges are per tensor
+            raise TransferKitError(f"calibration range of {name!r} is not one number per end ({lo.size}, {hi.size})")
+        out[name] = (float(lo.ravel()[0]), float(hi.ravel()[0]))
+    return out
+
+
+def check_ranges(value: Any) -> Ranges:
+    """``value`` (e.g. from a model folder's JSON) as :data:`Ranges`, or :class:`ModelFileError` naming
+    what is wrong: a mapping of tensor names to two finite numbers, lowest first."""
+    if not isinstance(value, dict) or not value or len(value) > 100_000:
+        raise ModelFileError("the model's int8 calibration is not a mapping of tensor names to ranges; the model "
+                             "directory is corrupt")
+    out: Ranges = {}
+    for name, pair in value.items():
+        ok = (isinstance(name, str) and 0 < len(name) <= 1024 and isinstance(pair, (list, tuple)) and len(pair) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in pair)
+              and pair[0] <= pair[1])
+        if not ok:
+            raise ModelFileError(f"the model's int8 calibration has a bad entry for {str(name)[:80]!r}: {str(pair)[:80]} "
+                                 f"(expected [lowest, highest]); the model directory is corrupt")
+        out[name] = (float(pair[0]), float(pair[1]))
+    return out
+
+
+def write_ranges(ranges: Ranges, path: Path) -> Path:
+    """Write ``ranges`` as ONNX Runtime's MinMax calibration cache at ``path`` (atomically)."""
+    import json
+
+    def array(v: float) -> dict[str, Any]:
+        return {"data": float(v), "dtype": "float32", "CLS": "numpy.array"}
+
+    doc = {"CLS": "TensorsData", "calibration_method": {"CLS": "CalibrationMethod", "value": "CalibrationMethod.MinMax"},
+           "data": {k: {"lowest": array(lo), "highest": array(hi), "CLS": "TensorData"} for k, (lo, hi) in ranges.items()},
+           "smooth_quant": False}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc))
+    return path
+
+
+def _check_range_names(ranges: Ranges, prepared: Path) -> None:
+    """Every calibrated tensor must exist in the graph about to be quantized: ranges from another export of
+    the backbone (another PyTorch or ONNX version names tensors differently) are refused, not misapplied."""
+    import onnx
+
+    graph = onnx.load(str(prepared), load_external_data=False).graph
+    names = {i.name for i in graph.input} | {o for node in graph.node for o in node.output}
+    missing = sorted(set(ranges) - names)
+    if missing:
+        raise TransferKitError(f"the int8 calibration names {len(missing)} tensors this backbone's graph does not have "
+                               f"(e.g. {missing[0]!r}): it was made by another export of the backbone; refit the model, "
+                               f"or predict with precision 'fp32'")
 
 
 def _input_nodes(path: Path) -> list[str]:

@@ -153,6 +153,14 @@ class Objective:
         return [str(i) for i in range(self.n_outputs)]
 
     # -- evaluation ------------------------------------------------------------------------------------
+    #: what :meth:`validation_score` measures, in words
+    validation_measure: ClassVar[str] = "accuracy"
+
+    def validation_score(self, head: HeadArrays, z: np.ndarray, Y: np.ndarray) -> float:
+        """How well a head's outputs ``z`` match encoded targets ``Y``, higher is better, 1.0 perfect (a
+        point is 0.01): accuracy, unless the objective measures otherwise (:attr:`validation_measure`)."""
+        return float(np.mean(np.argmax(z, axis=1) == np.asarray(Y)))
+
     def metrics(self, y_true: Any, y_pred: Any) -> dict[str, Any]:
         raise NotImplementedError
 

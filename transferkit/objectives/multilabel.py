@@ -84,6 +84,13 @@ class MultiLabel(Objective):
         """A 0/1 indicator matrix ``(N, n_tags)``, columns in the order of ``tags``."""
         return (1.0 / (1.0 + np.exp(-np.asarray(z))) >= self.thresholds(head)).astype(np.int64)
 
+    validation_measure = "micro-F1"
+
+    def validation_score(self, head: Any, z: np.ndarray, Y: np.ndarray) -> float:
+        from sklearn.metrics import f1_score
+
+        return float(f1_score(np.asarray(Y) > 0.5, self.decode(head, z) > 0, average="micro", zero_division=0))
+
     def format_prediction(self, p: Any) -> str:
         return TAG_SEPARATOR.join(t for t, on in zip(self.tags, p, strict=True) if on)
 

@@ -67,6 +67,13 @@ class Regression(Objective):
     def format_prediction(self, p: Any) -> str:
         return f"{float(p):.6g}"
 
+    validation_measure = "R²"
+
+    def validation_score(self, head: Any, z: np.ndarray, Y: np.ndarray) -> float:
+        t = np.asarray(Y, dtype=np.float64)
+        residual = float(np.sum((t - self.decode(head, z)) ** 2))
+        return 1.0 - residual / max(float(np.sum((t - t.mean()) ** 2)), 1e-12)
+
     def make_head(self, kind: str, mean: np.ndarray, scale: np.ndarray, weights: list[np.ndarray],
                   biases: list[np.ndarray], params: dict[str, Any]) -> Any:
         from ..heads import HeadArrays

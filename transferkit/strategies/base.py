@@ -170,6 +170,8 @@ class Strategy:
     comparisons: ClassVar[tuple[str, ...]] = ()
     #: whether the trunk trains (the network then travels with the saved model)
     trains_network: ClassVar[bool] = False
+    #: the feature precisions it can fit with (``precision`` parameter; int8: :mod:`transferkit.extraction.quantize`)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
 
     #: one line of the ranking's strategy rule: when this strategy is advised (see :meth:`advise`)
     advice_rule: ClassVar[str] = ""
@@ -204,6 +206,18 @@ class Strategy:
             raise ConfigError(f"{context.owner}: strategy {cls.name!r} takes no strategy_params "
                               f"(got {', '.join(map(repr, sorted(extra)))}); drop them")
         return values
+
+    @classmethod
+    def check_precision(cls, precision: str, owner: str) -> None:
+        if precision not in cls.precisions:
+            able = [n for n in STRATEGIES if precision in STRATEGIES.get(n).precisions]
+            raise ConfigError(f"{owner}: strategy {cls.name!r} runs in {' or '.join(cls.precisions)} only, not "
+                              f"precision={precision!r}; use precision='fp32'"
+                              + (f" or strategy {' or '.join(map(repr, able))}" if able else ""))
+
+    def use_precision(self, precision: str) -> None:
+        """Predict with ``precision`` instead of the fitted one (only strategies that support it)."""
+        self.check_precision(precision, self.context.owner)
 
     @classmethod
     def check_modality(cls, modality: str, owner: str) -> None:

@@ -4,10 +4,18 @@ scikit-learn head is trained on the embeddings.
 Heads (:mod:`transferkit.heads`): ``logreg`` (default), ``svm`` and ``mlp`` on standardised, power-normalised
 features, their regularisation chosen by internal cross-validation unless ``head_params`` gives it.
 Thanks to the embedding cache a grid over heads, folds or seeds extracts each item's features once.
+
+``precision="int8"`` runs an int8 quantization of the backbone (:mod:`transferkit.extraction.quantize`),
+calibrated on up to 256 training items, behind an accuracy guard: the head is trained on a stratified
+three quarters of the training items with fp32 and with int8 features and scored on the rest; int8 is kept
+only when it scores at most :data:`~transferkit.extraction.quantize.INT8_TOLERANCE` (0.5 point) below fp32,
+otherwise the model falls back to fp32 and says so. The calibration ranges travel with the saved model, so
+another process quantizes the graph identically.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from .._validation import instance_of
+from ..exceptions import ConfigError, ModelFileError
 from .base import Advice, Option, Strategy, register_strategy
+
+log = logging.getLogger(__name__)
+
+#: the share of the training items the int8 guard holds out to compare fp32 and int8 features
+GUARD_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,7 @@ class FeatureExtraction(Strategy):
         "head_params": Option(None, instance_of(dict, allow_none=True), "--head-param"),
     }
     advice_rule = "otherwise feature extraction (frozen features already suit the data, at a fraction of the cost)"
+    precisions = ("fp32", "int8")
 
     @classmethod
     def configure(cls, params: dict[str, Any], context: Any) -> FeatureExtractionConfig:
@@ -57,22 +72,118 @@ class FeatureExtraction(Strategy):
     def fit(self, X: Any, y_index: np.ndarray, n_classes: int) -> None:
         self.fit_targets(X, y_index)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: int8 activation ranges of an int8 image model (saved with it), else ``None``
+        self.ranges: dict[str, tuple[float, float]] | None = None
+        #: what the int8 accuracy guard measured (``None`` for an fp32 fit)
+        self.guard: dict[str, Any] | None = None
+
+    def extractor(self) -> Any:
+        extractor = super().extractor()
+        if self.ranges is not None and extractor.precision == "int8":
+            extractor.use_ranges(self.ranges)
+        return extractor
+
+    def _head(self, features: np.ndarray, Y: np.ndarray) -> tuple[Any, Any]:
+        return objective_of(self.context).fit_head(features, Y, self.config.head, self.config.head_params,
+                                                   random_state=self.context.seed, n_jobs=self.context.n_jobs)
+
     def fit_targets(self, X: Any, Y: np.ndarray) -> None:
         extractor = self.extractor()
         t0 = time.perf_counter()
-        features = extractor.extract(X)
+        if extractor.precision == "int8":
+            features, extractor = self._guarded_features(X, Y, extractor)
+        else:
+            features = extractor.extract(X)
         t1 = time.perf_counter()
-        self.head, self.estimator = objective_of(self.context).fit_head(
-            features, Y, self.config.head, self.config.head_params, random_state=self.context.seed,
-            n_jobs=self.context.n_jobs)
+        self.head, self.estimator = self._head(features, Y)
         self.info = {"timings": {"extract_s": t1 - t0, "head_s": time.perf_counter() - t1},
-                     "extraction": dict(extractor.stats_)}
+                     "extraction": dict(extractor.stats_), "notes": self.info.get("notes", [])}
         self.weights_id = extractor.identity()["weights"]
         self.n_features = extractor.feature_dim
         self.engine = extractor.engine_used_ or "cache"
 
+    def _guarded_features(self, X: Any, Y: np.ndarray, int8: Any) -> tuple[np.ndarray, Any]:
+        """``(features, extractor)`` of an int8 fit: int8's when the head loses at most the tolerance on
+        held-out training items against fp32 features, else fp32's (the context then says fp32)."""
+        from ..extraction.quantize import INT8_TOLERANCE
+
+        objective = objective_of(self.context)
+        fp32 = self.context.replace(precision="fp32").extractor(self.network, self.layer,
+                                                                image_size=self.image_size(self.context))
+        split = objective.validation_split(Y, GUARD_FRACTION, self.context.seed, 2)
+        if split is None:
+            why = objective.too_small_for_validation(Y, GUARD_FRACTION, 2)
+            self.guard = {"kept": "fp32", "reason": why}
+            return self._fall_back(fp32, fp32.extract(X), f"int8 was not used: its accuracy cannot be checked "
+                                                          f"because {why}; the model uses fp32 features")
+        if int8.config.modality == "image":  # calibrate on the training items, spread over the classes
+            int8.calibrate(X, Y if objective.name == "classification" else None)
+        F32, F8 = fp32.extract(X), int8.extract(X)
+        tr, va = split
+        scores = {}
+        for name, F in (("fp32", F32), ("int8", F8)):
+            head, _ = self._head(F[tr], Y[tr])
+            scores[name] = objective.validation_score(head, head.logits(F[va]), Y[va])
+        loss = scores["fp32"] - scores["int8"]
+        kept = "int8" if loss <= INT8_TOLERANCE else "fp32"
+        measure = objective.validation_measure
+        self.guard = {"kept": kept, "measure": measure, "fp32": scores["fp32"], "int8": scores["int8"],
+                      "n_validation": int(len(va)), "tolerance": INT8_TOLERANCE}
+        said = f"{measure} on {len(va)} held-out training items: int8 {scores['int8']:.4f}, fp32 {scores['fp32']:.4f}"
+        if kept == "fp32":
+            return self._fall_back(fp32, F32, f"int8 fell back to fp32: it lost {100 * loss:.1f} points of {said} "
+                                              f"(more than the {100 * INT8_TOLERANCE:.1f} allowed)")
+        self.info["notes"] = [f"int8 kept: {said}"]
+        self.ranges = int8.calibration_ranges()
+        return F8, int8
+
+    def _fall_back(self, fp32: Any, features: np.ndarray, note: str) -> tuple[np.ndarray, Any]:
+        log.warning(note)
+        self.info["notes"] = [note]
+        self.context = self.context.replace(precision="fp32")
+        return features, fp32
+
+    def use_precision(self, precision: str) -> None:
+        """Predict with ``precision`` instead of the fitted one: ``fp32`` (always possible), or ``int8`` on a
+        model fitted in fp32, calibrated then on the first items predicted (unguarded: no labels here)."""
+        if precision not in self.precisions:
+            raise ConfigError(f"precision={precision!r} is not one of {', '.join(self.precisions)}")
+        if precision != self.context.precision:
+            self.ranges = None
+            self.context = self.context.replace(precision=precision)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        meta, files = super().state()
+        meta["precision"] = self.context.precision
+        if self.ranges is not None:
+            meta["int8_ranges"] = {k: [lo, hi] for k, (lo, hi) in self.ranges.items()}
+        if self.guard is not None:
+            meta["int8_guard"] = dict(self.guard)
+        return meta, files
+
+    @classmethod
+    def from_state(cls, config: Any, context: Any, meta: dict[str, Any], files: dict[str, dict[str, Any]],
+                   trunk: Any) -> Strategy:
+        from ..extraction.quantize import check_ranges
+
+        precision = meta.get("precision", "fp32")  # models saved before int8 models existed are fp32
+        if precision not in cls.precisions:
+            raise ModelFileError(f"the model's precision {precision!r} is not one of {', '.join(cls.precisions)}; "
+                                 "the model directory is corrupt")
+        self = super().from_state(config, context.replace(precision=precision), meta, files, trunk)
+        assert isinstance(self, FeatureExtraction)
+        if precision == "int8" and trunk.modality == "image":
+            if "int8_ranges" not in meta:
+                raise ModelFileError("the int8 model lacks its calibration ranges; the model directory is corrupt")
+            self.ranges = check_ranges(meta["int8_ranges"])
+        self.guard = meta.get("int8_guard") if isinstance(meta.get("int8_guard"), dict) else None
+        return self
+
     def describe(self) -> dict[str, Any]:
-        return {"head": self.config.head}
+        return {"head": self.config.head, "precision": self.context.precision,
+                **({"int8_guard": dict(self.guard)} if self.guard is not None else {})}
 
     def fitted_attributes(self) -> dict[str, Any]:
         return {"head_estimator_": getattr(self, "estimator", None)}

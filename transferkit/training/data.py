@@ -44,11 +44,18 @@ class ItemBatches:
         shuffle: reshuffle every epoch (training); ``False`` keeps the order (validation, prediction).
         seed: seeds the shuffling, together with the epoch number.
         transform: per-item function applied on the fly (training augmentation only).
+        lengths: each item's length (e.g. tokens), for items padded per batch: a shuffled epoch then groups
+            items of similar length into batches, as the ``group_by_length`` sampler of transformers'
+            Trainer does (shuffle, cut into groups of 50 batches, sort each group by length, cut into
+            batches, shuffle the batches), so less of every batch is padding.
     """
+
+    #: batches per group sorted by length (transformers' ``LengthGroupedSampler`` uses 50)
+    GROUP_BATCHES = 50
 
     def __init__(self, inputs: Sequence[Any] | torch.Tensor, targets: Any, collate: Callable[[list[Any]], tuple],
                  *, batch_size: int, shuffle: bool, seed: int = 0,
-                 transform: Callable[[Any], Any] | None = None) -> None:
+                 transform: Callable[[Any], Any] | None = None, lengths: Sequence[int] | None = None) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size} is not allowed; expected an integer >= 1")
         self.inputs = inputs
@@ -58,6 +65,9 @@ class ItemBatches:
             raise ConfigError(f"{len(self.inputs)} inputs but {len(self.targets)} targets; they must match")
         self.collate, self.batch_size, self.shuffle, self.seed = collate, int(batch_size), shuffle, int(seed)
         self.transform = transform
+        self.lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+        if self.lengths is not None and len(self.lengths) != len(self.targets):
+            raise ConfigError(f"{len(self.lengths)} lengths but {len(self.targets)} items; they must match")
 
     def __len__(self) -> int:
         return -(-len(self.targets) // self.batch_size)
@@ -67,9 +77,27 @@ class ItemBatches:
 
     def epoch(self, epoch: int) -> Iterator[tuple[tuple, torch.Tensor]]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(epoch))
-        loader = DataLoader(_Items(self.inputs, self.targets, self.transform), batch_size=self.batch_size,
-                            shuffle=self.shuffle, generator=generator, collate_fn=self._collate, num_workers=0)
+        items = _Items(self.inputs, self.targets, self.transform)
+        if self.lengths is not None and self.shuffle:
+            loader = DataLoader(items, batch_sampler=self.length_grouped(generator), collate_fn=self._collate,
+                                num_workers=0)
+        else:
+            loader = DataLoader(items, batch_size=self.batch_size, shuffle=self.shuffle, generator=generator,
+                                collate_fn=self._collate, num_workers=0)
         return iter(loader)
+
+    def length_grouped(self, generator: torch.Generator) -> list[list[int]]:
+        """One epoch's batches of item indices, items of similar length together (see ``lengths``)."""
+        assert self.lengths is not None
+        order = torch.randperm(len(self.lengths), generator=generator).numpy()
+        group = self.batch_size * self.GROUP_BATCHES
+        batches: list[list[int]] = []
+        for start in range(0, len(order), group):
+            chunk = order[start : start + group]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += [chunk[s : s + self.batch_size].tolist() for s in range(0, len(chunk), self.batch_size)]
+        shuffled = torch.randperm(len(batches), generator=generator).tolist()
+        return [batches[i] for i in shuffled]
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int,

@@ -104,8 +104,9 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     size = getattr(trainable, "image_size", None)
     augment = (make_augment(config.augment, size) if isinstance(trainable, ImageBackbone)
                else make_audio_augment(config.augment) if trainable.modality == "audio" else None)
+    lengths = [len(t) for t in inputs] if trainable.modality == "text" else None  # token ids, padded per batch
     train = ItemBatches(subset(inputs, tr), y_index[tr], collate, batch_size=batch_size, shuffle=True,
-                        seed=config.seed, transform=augment)
+                        seed=config.seed, transform=augment, lengths=None if lengths is None else subset(lengths, tr))
     val = (ItemBatches(subset(inputs, va), y_index[va], collate, batch_size=max(batch_size, 64), shuffle=False)
            if len(va) else None)
     task = ObjectiveTask(net, blocks, objective, label_smoothing=config.label_smoothing, l2sp=config.l2sp,

@@ -1,7 +1,8 @@
 """A saved feature-extraction model predicts without PyTorch (issue 19, item 2): in a fresh process where
 ``import torch`` fails, ``load_model(...).predict``, ``evaluate``, the server's :class:`Predictor` and
 ``transferkit predict`` answer exactly as the fitting process does, from the verified ONNX graph the fit
-cached (in a cache holding no embedding), and torch is never loaded."""
+cached (in a cache holding no embedding), and torch is never loaded; the server and ``transferkit predict``
+do not load scikit-learn either (:mod:`transferkit.saved`)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys
 from pathlib import Path
-from transferkit import load_model
 model_dir, weights, files, labels = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-model = load_model(model_dir, weights=weights)
-out = {"predict": [str(p) for p in model.predict(files)],
-       "proba": model.predict_proba(files).tolist(),
-       "accuracy": float(model.score(files, labels))}
+out = {}
 from transferkit.serving.predictor import Predictor
 out["served"] = [row["prediction"] for row in Predictor(model_dir, weights=weights)(
     [__import__("transferkit.data.items", fromlist=["read_image"]).read_image(f) for f in files])]
@@ -38,6 +35,12 @@ from transferkit.cli import app
 result = CliRunner().invoke(app, ["predict", model_dir, str(Path(files[0]).parent), "--weights", weights, "--no-progress"])
 out["cli_exit"] = result.exit_code
 out["cli"] = result.output
+out["heavy_for_serve_and_predict"] = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "torchvision", "transformers", "sklearn", "scipy"})
+from transferkit import load_model
+model = load_model(model_dir, weights=weights)
+out.update({"predict": [str(p) for p in model.predict(files)],
+            "proba": model.predict_proba(files).tolist(),
+            "accuracy": float(model.score(files, labels))})
 out["heavy"] = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "torchvision", "transformers"})
 out["onnxruntime"] = "onnxruntime" in sys.modules
 print(json.dumps(out))
@@ -80,6 +83,7 @@ def test_a_saved_model_predicts_with_torch_unimportable(tiny_backbone: str, tiny
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["heavy"] == [] and out["onnxruntime"]
+    assert out["heavy_for_serve_and_predict"] == []  # the server and `predict` need neither scikit-learn nor SciPy
     assert out["predict"] == expected
     assert out["served"] == expected
     np.testing.assert_allclose(out["proba"], clf.predict_proba(files), atol=1e-5)

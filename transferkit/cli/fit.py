@@ -289,11 +289,11 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
 
 
 def _load_model(model: Path, weights: str | None, progress: bool, precision: Precision | None) -> Any:
-    """The saved model, showing progress or not, running in ``precision`` when given."""
-    from ..estimators import load_model
+    """The saved model for prediction (no scikit-learn estimator is built: see :mod:`transferkit.saved`),
+    showing progress or not, running in ``precision`` when given."""
+    from ..saved import load_predictor
 
-    clf = load_model(model, weights=weights)
-    clf.set_params(progress=progress)
+    clf = load_predictor(model, weights=weights).set_progress(progress)
     if precision is not None:
         clf.use_precision(precision.value)
     return clf

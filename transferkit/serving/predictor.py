@@ -1,6 +1,7 @@
 """A saved model as a callable for a server: items in, JSON-ready predictions out.
 
-The model folder is read by :func:`transferkit.load_model` (verified manifest, JSON + safetensors only). The
+The model folder is read by :func:`transferkit.saved.load_predictor` (verified manifest, JSON + safetensors
+only; no scikit-learn estimator is built). The
 feature extractor is built once, without the on-disk embedding cache (a server must not grow a cache of
 every upload) and with its ONNX session kept open, so a request pays for inference only.
 """
@@ -21,10 +22,10 @@ class Predictor:
 
     def __init__(self, path: str | os.PathLike[str], *, weights: str | os.PathLike[str] | None = None,
                  batch_size: int | None = None) -> None:
-        from ..estimators import load_model
+        from ..saved import load_predictor
 
         self.path = str(path)
-        self.model = load_model(path, weights=weights)
+        self.model = load_predictor(path, weights=weights)
         strategy = self.model.strategy_
         strategy.context = strategy.context.replace(cache=False, progress=False, batch_size=batch_size)
         self.extractor = strategy.extractor()

@@ -11,8 +11,8 @@ Then, alternately:
 - ``predict``: ``python -m transferkit predict MODEL one.png`` (what a user runs);
 - ``predict_torch_blocked``: the same with a ``torch`` package that raises ImportError first on the path,
   proving the predict path never needs torch;
-- ``import_sklearn``: ``python -c "import sklearn.base"`` (the estimators' base classes, still loaded by
-  ``predict``: most of what it costs beyond onnxruntime).
+- ``import_sklearn``: ``python -c "import sklearn.base"`` (the estimators' base classes; ``predict`` no
+  longer loads scikit-learn: it reads the model through ``transferkit.saved``).
 
 Reported: wall seconds of each run, median and min per arm, and predict's median / import torch's median.
 

@@ -28,7 +28,8 @@ def test_int8_is_kept_when_it_loses_nothing_and_travels_with_the_model(tiny_back
     guard = clf.strategy_.guard
     assert clf.precision_ == "int8" and guard["kept"] == "int8" and guard["n_validation"] == 12
     assert 0.0 <= guard["int8"] <= 1.0 and 0.0 <= guard["fp32"] <= 1.0
-    assert clf.strategy_.info["notes"][0].startswith("int8 kept: accuracy on 12 held-out training items")
+    assert set(guard["head_params"]) == {"C", "power"} and guard["repeats"] == 4
+    assert clf.strategy_.info["notes"][0].startswith("int8 kept: mean accuracy over 4 hold-outs of 12 training items")
     fp32 = TransferClassifier(tiny_backbone, progress=False).fit(X, y)
     assert not np.array_equal(clf.features(X), fp32.features(X))  # really int8 features
     proba = clf.predict_proba(X)
@@ -69,6 +70,7 @@ def test_regression_guards_on_r2(tiny_backbone: str, data, monkeypatch: pytest.M
     monkeypatch.setattr(quantize, "INT8_TOLERANCE", 1.0)
     reg = TransferRegressor(tiny_backbone, precision="int8", progress=False).fit(X, y.astype(float) * 1.5)
     assert reg.precision_ == "int8" and reg.strategy_.guard["measure"] == "R²"
+    assert reg.strategy_.guard["head_params"]  # the guard's heads reuse the hyper-parameters CV chose once
 
 
 def test_int8_text_needs_no_ranges(tiny_text_backbone: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

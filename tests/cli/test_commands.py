@@ -103,6 +103,8 @@ def test_int8_fit_is_guarded_saved_and_overridable(tiny_backbone: str, image_fol
                        "--no-progress", "--no-report")
     assert code == 0 and "int8 fell back to fp32: it lost" in err
     assert json.loads((out / "results.json").read_text())["model"]["precision"] == "fp32"
+    code, _, err = run("predict", out, image_folder, "--precision", "int8", "--no-progress")  # now an fp32 model
+    _one_line_error(code, err, "fitted in fp32, so it has no int8 calibration", "--precision int8")
     code, _, err = run("fit", image_folder, "--backbone", tiny_backbone, "--out", tmp_path / "ft", "--precision",
                        "int8", "--strategy", "fine-tune", "--epochs", "1")
     _one_line_error(code, err, "strategy 'fine-tune' runs in fp32 only", "use precision='fp32'")

@@ -40,6 +40,13 @@ def test_int8_is_kept_when_it_loses_nothing_and_travels_with_the_model(tiny_back
     assert np.array_equal(loaded.predict_proba(X), proba)
     assert loaded.use_precision("fp32").precision_ == "fp32"  # fp32 always works on an int8 model
     assert not np.array_equal(loaded.predict_proba(X), proba)
+    from transferkit.serving import Predictor
+
+    served = Predictor(tmp_path / "m", precision="fp32")
+    assert served.metadata()["precision"] == "fp32"
+    assert Predictor(tmp_path / "m").metadata()["precision"] == "int8"
+    with pytest.raises(ConfigError, match="fitted in fp32, so it has no int8 calibration; refit it with precision int8"):
+        fp32.use_precision("int8")  # it would have to calibrate on whatever it is asked to predict
 
 
 def test_the_guard_falls_back_to_fp32_when_forced(tiny_backbone: str, data, tmp_path: Path,
@@ -80,6 +87,9 @@ def test_int8_text_needs_no_ranges(tiny_text_backbone: str, tmp_path: Path, monk
     assert clf.precision_ == "int8" and clf.strategy_.ranges is None  # dynamic quantization
     clf.save(tmp_path / "m")
     assert np.array_equal(TransferClassifier.load(tmp_path / "m").predict_proba(texts), clf.predict_proba(texts))
+    fp32 = TransferClassifier(tiny_text_backbone, progress=False).fit(texts, labels)
+    assert fp32.use_precision("int8").precision_ == "int8"  # text: dynamic quantization, nothing to calibrate
+    assert np.array_equal(fp32.features(texts), clf.features(texts))  # the same int8 encoder
 
 
 def test_strategies_that_cannot_run_int8_say_so(tiny_backbone: str, data) -> None:

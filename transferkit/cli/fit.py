@@ -288,6 +288,10 @@ def _items_for_prediction(data: str, modality: str, text_column: str | None, pat
     return files, files
 
 
+PRECISION_OVERRIDE_HELP = ("Run the backbone in this precision instead of the model's own: fp32 always works; int8 "
+                           "needs an int8 model (fit --precision int8) or a text model.")
+
+
 def _load_model(model: Path, weights: str | None, progress: bool, precision: Precision | None) -> Any:
     """The saved model for prediction (no scikit-learn estimator is built: see :mod:`transferkit.saved`),
     showing progress or not, running in ``precision`` when given."""
@@ -310,7 +314,7 @@ def predict(
     id_column: Annotated[str | None, typer.Option("--id-column", help="CSV column whose value names each row in the "
                                                   "output (default: the image path, or 'row N' for texts).")] = None,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
-    precision: Annotated[Precision | None, typer.Option(help="Run the backbone in this precision instead of the model's own (fp32 always works; int8 on an fp32 model calibrates on the items given, without the fit's accuracy guard).")] = None,
+    precision: Annotated[Precision | None, typer.Option(help=PRECISION_OVERRIDE_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     allow_outside_paths: AllowOutside = False,
 ) -> None:
@@ -356,7 +360,7 @@ def evaluate(
     label_column: LabelCol = "label",
     input_column: InputCol = None,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here (its sha256 must match the model's).")] = None,
-    precision: Annotated[Precision | None, typer.Option(help="Run the backbone in this precision instead of the model's own (fp32 always works; int8 on an fp32 model calibrates on the items given, without the fit's accuracy guard).")] = None,
+    precision: Annotated[Precision | None, typer.Option(help=PRECISION_OVERRIDE_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     allow_outside_paths: AllowOutside = False,
 ) -> None:

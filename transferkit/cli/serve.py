@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ._common import fail, say, user_errors
+from ._common import Precision, fail, say, user_errors
+from .fit import PRECISION_OVERRIDE_HELP
 
 
 @user_errors
@@ -21,6 +22,7 @@ def serve(
     max_batch: Annotated[int, typer.Option("--max-batch", help="Most items the network runs at once when requests are batched.")] = 32,
     batch_window_ms: Annotated[float, typer.Option("--batch-window-ms", help="How long a request waits for others to share its batch.")] = 5.0,
     weights: Annotated[str | None, typer.Option(help="The backbone's local weights file, for a model trained with --weights or on a backbone not registered here.")] = None,
+    precision: Annotated[Precision | None, typer.Option(help=PRECISION_OVERRIDE_HELP)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
 ) -> None:
     """Serve a saved model: POST /predict (images as multipart field `file`, texts as JSON {"texts": [...]}),
@@ -39,7 +41,8 @@ def serve(
         raise fail("serving needs FastAPI and uvicorn; `pip install 'transferkit[serve]'`") from None
     from ..serving import Predictor, create_app, run
 
-    predictor = Predictor(model, weights=weights, batch_size=max_batch)
+    predictor = Predictor(model, weights=weights, batch_size=max_batch,
+                          precision=precision.value if precision is not None else None)
     predictor.warm_up()
     app = create_app(predictor, max_upload_mb=max_upload_mb, max_items=max_items, max_batch=max_batch,
                      batch_window_ms=batch_window_ms)

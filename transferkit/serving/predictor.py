@@ -21,11 +21,13 @@ class Predictor:
     """Predictions of the saved model at ``path`` for lists of loaded items (RGB PIL images or strings)."""
 
     def __init__(self, path: str | os.PathLike[str], *, weights: str | os.PathLike[str] | None = None,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None, precision: str | None = None) -> None:
         from ..saved import load_predictor
 
         self.path = str(path)
         self.model = load_predictor(path, weights=weights)
+        if precision is not None:
+            self.model.use_precision(precision)
         strategy = self.model.strategy_
         strategy.context = strategy.context.replace(cache=False, progress=False, batch_size=batch_size)
         self.extractor = strategy.extractor()

@@ -164,13 +164,18 @@ class FeatureExtraction(Strategy):
         return features, fp32
 
     def use_precision(self, precision: str) -> None:
-        """Predict with ``precision`` instead of the fitted one: ``fp32`` (always possible), or ``int8`` on a
-        model fitted in fp32, calibrated then on the first items predicted (unguarded: no labels here)."""
+        """Predict with ``precision`` instead of the fitted one: ``fp32`` always; ``int8`` on an int8 model,
+        or on a text model (dynamic quantization needs no calibration). An fp32 image model cannot turn int8:
+        its calibration would have to come from the items being predicted."""
         if precision not in self.precisions:
             raise ConfigError(f"precision={precision!r} is not one of {', '.join(self.precisions)}")
-        if precision != self.context.precision:
-            self.ranges = None
-            self.context = self.context.replace(precision=precision)
+        if precision == self.context.precision:
+            return
+        if precision == "int8" and self.trunk is not None and self.trunk.modality == "image":
+            raise ConfigError("this image model was fitted in fp32, so it has no int8 calibration; refit it with "
+                              "precision int8 (`transferkit fit --precision int8`), which also checks its accuracy")
+        self.ranges = None
+        self.context = self.context.replace(precision=precision)
 
     def state(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         meta, files = super().state()

@@ -23,6 +23,7 @@ from ..exceptions import ConfigError, TransferKitError
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session, probe_inputs
 from .quantize import (
     PRECISIONS,
+    RECIPE,
     Ranges,
     calibration_indices,
     check_ranges,
@@ -192,6 +193,7 @@ class Extractor:
                 self._identity["precision"] = self.precision
                 if self.config.modality == "image":
                     self._identity["calibration"] = self._calibration_id()
+                    self._identity["recipe"] = RECIPE
         return self._identity
 
     @property

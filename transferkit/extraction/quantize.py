@@ -1,8 +1,12 @@
 """int8 feature graphs: ONNX Runtime quantization of a verified fp32 feature graph.
 
 Image graphs use static quantization in the QDQ format with per-channel int8 weights and uint8
-activations whose ranges are calibrated (min/max) on the user's own items; this is ONNX Runtime's
-recommended recipe for CNNs on x86 CPUs. Text encoders use dynamic quantization (int8 weights, activation
+activations whose ranges are calibrated on the user's own items; this is ONNX Runtime's recommended recipe
+for CNNs on x86 CPUs. The ranges are the 99.99th percentile of each activation's magnitude (ONNX Runtime's
+percentile calibrator), not its min/max: on mobilenet_v2 that brought int8 features closer to fp32's on
+unlabelled training images (mean cosine 0.977 vs 0.963 on OpenVINO, 0.974 vs 0.958 on ONNX Runtime) and
+the head's development-split accuracy from 0.826 to 0.837–0.840 (fp32 0.846; docs/benchmarks.md).
+Activations are collected a few items at a time, so memory stays bounded. Text encoders use dynamic quantization (int8 weights, activation
 ranges computed per batch), the recipe ONNX Runtime recommends for transformers, so they need no
 calibration items. The calibration set is part of the feature identity (and so of the cache key).
 """
@@ -35,6 +39,12 @@ RANGES_ORT = "1.27"
 
 #: calibration ranges: each calibrated tensor's name → ``(lowest, highest)`` activation value
 Ranges = dict[str, tuple[float, float]]
+#: the calibration recipe, part of the identity (and cache key) of int8 image features
+RECIPE = "percentile-99.99"
+#: the percentile of activation magnitudes that bounds each range, and the items per collection step
+#: (the percentile calibrator keeps every activation of a step in memory: ~30 MB per mobilenet_v2 image)
+PERCENTILE = 99.99
+CALIBRATION_CHUNK = 8
 
 
 def calibration_indices(n: int, labels: np.ndarray | None = None, k: int = CALIBRATION_ITEMS,
@@ -64,7 +74,6 @@ def quantize_graph(fp32_path: Path, int8_path: Path, modality: str,
     already, read from it instead of calibrating — so a saved model re-quantizes its graph identically
     without its calibration items (:func:`write_ranges`)."""
     from onnxruntime.quantization import (
-        CalibrationDataReader,
         CalibrationMethod,
         QuantFormat,
         QuantType,
@@ -80,27 +89,50 @@ def quantize_graph(fp32_path: Path, int8_path: Path, modality: str,
             if modality != "image":
                 quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, per_channel=True)
                 return int8_path
-            if calibration is None and (ranges_path is None or not ranges_path.exists()):
+            if ranges_path is None:
+                raise ValueError("static int8 quantization of an image graph keeps its ranges: give ranges_path")
+            _check_ranges_support()
+            if ranges_path.exists():  # an earlier calibration's ranges (this cache's, or a saved model's)
+                _check_range_names(read_ranges(ranges_path), prepared)
+            elif calibration is None:
                 raise ValueError("static int8 quantization of an image graph needs calibration items")
-            extra: dict[str, Any] = {}
-            if ranges_path is not None:
-                _check_ranges_support()
-                if ranges_path.exists():
-                    _check_range_names(read_ranges(ranges_path), prepared)
-                extra["calibration_cache_path"] = str(ranges_path)
-
-            class Reader(CalibrationDataReader):
-                def __init__(self, batches: Iterable[dict[str, np.ndarray]]) -> None:
-                    self.batches: Iterator[dict[str, np.ndarray]] = iter(batches)
-
-                def get_next(self) -> dict[str, np.ndarray] | None:
-                    return next(self.batches, None)
-
-            quantize_static(str(prepared), str(out), Reader(calibration or []), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=_input_nodes(prepared),
-                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True}, **extra)
+            else:
+                _calibrate(prepared, calibration, ranges_path, Path(tmp))
+            quantize_static(str(prepared), str(out), _Reader([]), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.Percentile, nodes_to_exclude=_input_nodes(prepared),
+                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+                            calibration_cache_path=str(ranges_path))
     return int8_path
+
+
+class _Reader:
+    """ONNX Runtime's calibration data reader over input batches."""
+
+    def __init__(self, batches: Iterable[dict[str, np.ndarray]]) -> None:
+        self.batches: Iterator[dict[str, np.ndarray]] = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self.batches, None)
+
+
+def _calibrate(prepared: Path, batches: Iterable[dict[str, np.ndarray]], ranges_path: Path, tmp: Path) -> None:
+    """Percentile ranges of the activations of ``prepared`` over ``batches`` (re-cut into steps of
+    :data:`CALIBRATION_CHUNK` items, each collected into the calibrator's histograms and then dropped),
+    written to ``ranges_path`` as ONNX Runtime's calibration cache."""
+    from onnxruntime.quantization import CalibrationMethod, create_calibrator
+    from onnxruntime.quantization.calibrate import save_tensors_data
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    calibrator = create_calibrator(prepared, sorted(set(QLinearOpsRegistry) | set(QDQRegistry)),
+                                   augmented_model_path=str(tmp / "augmented.onnx"),
+                                   calibrate_method=CalibrationMethod.Percentile,
+                                   extra_options={"percentile": PERCENTILE, "symmetric": True})
+    for batch in batches:
+        for name, value in batch.items():
+            for s in range(0, len(value), CALIBRATION_CHUNK):
+                calibrator.collect_data(_Reader([{name: value[s : s + CALIBRATION_CHUNK]}]))
+    save_tensors_data(calibrator.compute_data(), ranges_path)
 
 
 def _check_ranges_support() -> None:
@@ -149,13 +181,13 @@ def check_ranges(value: Any) -> Ranges:
 
 
 def write_ranges(ranges: Ranges, path: Path) -> Path:
-    """Write ``ranges`` as ONNX Runtime's MinMax calibration cache at ``path`` (atomically)."""
+    """Write ``ranges`` as ONNX Runtime's (percentile) calibration cache at ``path`` (atomically)."""
     import json
 
     def array(v: float) -> dict[str, Any]:
         return {"data": float(v), "dtype": "float32", "CLS": "numpy.array"}
 
-    doc = {"CLS": "TensorsData", "calibration_method": {"CLS": "CalibrationMethod", "value": "CalibrationMethod.MinMax"},
+    doc = {"CLS": "TensorsData", "calibration_method": {"CLS": "CalibrationMethod", "value": "CalibrationMethod.Percentile"},
            "data": {k: {"lowest": array(lo), "highest": array(hi), "CLS": "TensorData"} for k, (lo, hi) in ranges.items()},
            "smooth_quant": False}
     with atomic_path(path) as tmp:

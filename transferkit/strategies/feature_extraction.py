@@ -140,7 +140,7 @@ class FeatureExtraction(Strategy):
         said = (f"mean {measure} over {GUARD_REPEATS} hold-outs of {len(va)} training items: int8 {scores['int8']:.4f}, "
                 f"fp32 {scores['fp32']:.4f}")
         if kept == "fp32":
-            return self._fall_back(fp32, F32, f"int8 fell back to fp32: it lost {100 * loss:.1f} points of {said} "
+            return self._fall_back(fp32, F32, f"int8 fell back to fp32: it lost {100 * loss:.2f} points of {said} "
                                               f"(more than the {100 * INT8_TOLERANCE:.1f} allowed)")
         self.info["notes"] = [f"int8 kept: {said}"]
         self.ranges = int8.calibration_ranges()

@@ -49,6 +49,30 @@ def test_int8_is_kept_when_it_loses_nothing_and_travels_with_the_model(tiny_back
         fp32.use_precision("int8")  # it would have to calibrate on whatever it is asked to predict
 
 
+def test_the_guard_tries_both_int8_engines_and_the_model_remembers_its_own(
+        tiny_backbone: str, data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    pytest.importorskip("openvino")
+    X, y = data
+    monkeypatch.setattr(quantize, "INT8_TOLERANCE", 1.0)
+    clf = TransferClassifier(tiny_backbone, precision="int8", progress=False).fit(X, y)
+    guard = clf.strategy_.guard
+    assert set(guard["int8_by_engine"]) == {"openvino", "onnxruntime"}
+    assert guard["int8_engine"] == "openvino"  # both pass: the faster one is kept
+    assert clf.strategy_.extractor().identity()["int8_engine"] == "openvino"
+    on_openvino = clf.predict_proba(X)
+    clf.save(tmp_path / "m")
+    monkeypatch.setattr(quantize, "INT8_TOLERANCE", -1.0)  # no engine passes: fp32, saying what each scored
+    fp32 = TransferClassifier(tiny_backbone, precision="int8", progress=False).fit(X, y)
+    assert fp32.precision_ == "fp32" and set(fp32.strategy_.guard["int8_by_engine"]) == {"openvino", "onnxruntime"}
+    monkeypatch.setenv("TRANSFERKIT_OPENVINO", "0")  # a machine without OpenVINO, with nothing cached
+    monkeypatch.setenv("TRANSFERKIT_CACHE_DIR", str(tmp_path / "another-machine"))
+    loaded = TransferClassifier.load(tmp_path / "m")
+    assert "checked on OpenVINO, which is not installed here" in caplog.text
+    assert loaded.precision_ == "int8" and loaded.strategy_.context.int8_engine == "onnxruntime"
+    proba = loaded.predict_proba(X)
+    assert loaded.engine_ == "onnx" and not np.array_equal(proba, on_openvino)
+
+
 def test_the_guard_falls_back_to_fp32_when_forced(tiny_backbone: str, data, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     X, y = data

@@ -30,6 +30,7 @@ from .quantize import (
     openvino_runner,
     quantize_graph,
     read_ranges,
+    resolve_int8_engine,
     write_ranges,
 )
 from .spec import check_tta, preprocessing_spec, text_tokenizer
@@ -65,6 +66,8 @@ class Extractor:
             hundred of the user's training items, see :meth:`calibrate`); by default the first items
             extracted. They are part of the cache key. Or the ranges an earlier calibration found
             (:meth:`calibration_ranges`, a dict), which quantize the graph identically without the items.
+        int8_engine: what runs an int8 image graph: ``"auto"`` (OpenVINO where installed, else ONNX
+            Runtime), ``"openvino"`` or ``"onnxruntime"``; part of the cache key (their features differ).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Extractor:
         tta: str = "none",
         precision: str = "fp32",
         calibration: Any = None,
+        int8_engine: str = "auto",
     ) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
@@ -106,6 +110,8 @@ class Extractor:
             raise ConfigError("precision='int8' runs on ONNX Runtime; use engine='auto' or 'onnx', not 'torch'")
         self.engine = engine
         self.precision = precision
+        self.int8_engine = resolve_int8_engine(int8_engine) if precision == "int8" and \
+            self.config.modality == "image" else int8_engine
         #: the items calibrating int8 quantization and the indices of those used (see :meth:`calibrate`)
         self.calibration_set: tuple[ItemSource, np.ndarray] | None = None
         #: the activation ranges to quantize with, when given instead of items (see :meth:`use_ranges`)
@@ -194,6 +200,8 @@ class Extractor:
                 if self.config.modality == "image":
                     self._identity["calibration"] = self._calibration_id()
                     self._identity["recipe"] = RECIPE
+                    if self.int8_engine == "openvino":  # absent for ONNX Runtime, as before the option
+                        self._identity["int8_engine"] = "openvino"
         return self._identity
 
     @property
@@ -264,10 +272,9 @@ class Extractor:
             log.info("quantizing %s:%s to int8", self.config.name, self.layer)
             quantize_graph(self._onnx_path(), path, self.config.modality, batches,
                            ranges_path=self._ranges_path() if image else None)
-        ov_run = openvino_runner(path) if image else None  # measured on images
-        if ov_run is not None:
+        if image and self.int8_engine == "openvino":
             self.engine_used_ = "openvino"
-            return ov_run
+            return openvino_runner(path)
         session = make_session(path)
         names = [i.name for i in session.get_inputs()]
 

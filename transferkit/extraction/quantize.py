@@ -224,16 +224,34 @@ def _input_nodes(path: Path) -> list[str]:
     return names
 
 
-def openvino_runner(path: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray] | None:
-    """A runner of the int8 graph ``path`` on OpenVINO's CPU plugin, or ``None`` when OpenVINO is not
-    installed (``pip install openvino``) or ``TRANSFERKIT_OPENVINO=0``. On the benchmark machine it ran the
-    same QDQ graph 1.7× faster than ONNX Runtime, with features closer to fp32 (docs/benchmarks.md)."""
-    if os.environ.get("TRANSFERKIT_OPENVINO", "1") == "0":
-        return None
-    try:
-        import openvino as ov
-    except ImportError:
-        return None
+#: the engines that run an int8 image graph: ``auto`` is OpenVINO where installed, else ONNX Runtime
+INT8_ENGINES = ("auto", "openvino", "onnxruntime")
+
+
+def openvino_available() -> bool:
+    """Whether OpenVINO can run int8 graphs here (``pip install openvino``; ``TRANSFERKIT_OPENVINO=0`` hides it)."""
+    import importlib.util
+
+    return os.environ.get("TRANSFERKIT_OPENVINO", "1") != "0" and importlib.util.find_spec("openvino") is not None
+
+
+def resolve_int8_engine(engine: str) -> str:
+    """``openvino`` or ``onnxruntime``: the engine an int8 image graph runs on for the setting ``engine``.
+    OpenVINO ran the same QDQ graph 1.3–1.7× faster than ONNX Runtime here; which of the two is closer to
+    fp32 changed with the data and the calibration (docs/benchmarks.md), so a fit's guard tries both."""
+    if engine not in INT8_ENGINES:
+        raise ConfigError(f"int8_engine={engine!r} is not one of {', '.join(INT8_ENGINES)}")
+    if engine == "auto":
+        return "openvino" if openvino_available() else "onnxruntime"
+    if engine == "openvino" and not openvino_available():
+        raise ConfigError("int8_engine='openvino' needs OpenVINO; `pip install openvino` (or the openvino extra)")
+    return engine
+
+
+def openvino_runner(path: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A runner of the int8 graph ``path`` on OpenVINO's CPU plugin."""
+    import openvino as ov
+
     compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
     names = [p.get_any_name() for p in compiled.inputs]
     request = compiled.create_infer_request()

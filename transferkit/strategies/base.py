@@ -74,6 +74,8 @@ class Context:
     tta: str = "none"
     #: ``"fp32"`` or ``"int8"`` (ONNX Runtime quantization, :mod:`transferkit.extraction.quantize`)
     precision: str = "fp32"
+    #: what runs int8 image graphs: ``auto``, ``openvino`` or ``onnxruntime`` (:func:`~transferkit.extraction.quantize.resolve_int8_engine`)
+    int8_engine: str = "auto"
     n_jobs: int | None = None
     checkpoint_dir: str | os.PathLike[str] | None = None
     resume: bool = False
@@ -110,11 +112,11 @@ class Context:
         if network is not None:
             return Extractor(network, layer, batch_size=self.batch_size, engine=self.engine,
                              cache=self.embedding_cache(), show_progress=self.progress, tta=self.tta,
-                             precision=self.precision)
+                             precision=self.precision, int8_engine=self.int8_engine)
         return Extractor(self.config, layer, weights=self.weights, pretrained=self.pretrained,
                          image_size=image_size or self.image_size, seed=self.seed, batch_size=self.batch_size,
                          engine=self.engine, cache=self.embedding_cache(), show_progress=self.progress, tta=self.tta,
-                         precision=self.precision)
+                         precision=self.precision, int8_engine=self.int8_engine)
 
     def load_backbone(self, image_size: int | None = None) -> Backbone:
         """The pretrained (or, with ``pretrained=False``, seeded random-init) backbone to train a copy of."""

@@ -120,31 +120,45 @@ class FeatureExtraction(Strategy):
             self.guard = {"kept": "fp32", "reason": why}
             return self._fall_back(fp32, fp32.extract(X), f"int8 was not used: its accuracy cannot be checked "
                                                           f"because {why}; the model uses fp32 features")
-        if int8.config.modality == "image":  # calibrate on the training items, spread over the classes
+        image = int8.config.modality == "image"
+        if image:  # calibrate on the training items, spread over the classes
             int8.calibrate(X, Y if objective.name == "classification" else None)
         F32, F8 = fp32.extract(X), int8.extract(X)
+        candidates = {int8.int8_engine: (int8, F8)}
+        if image and int8.int8_engine == "openvino":  # OpenVINO is faster; ONNX Runtime was closer on some data
+            ort = self.context.replace(int8_engine="onnxruntime").extractor(
+                self.network, self.layer, image_size=self.image_size(self.context)).use_ranges(int8.calibration_ranges())
+            candidates["onnxruntime"] = (ort, ort.extract(X))
         fixed = self._fixed_head_params(F32, Y)
-        scores = {"fp32": 0.0, "int8": 0.0}
-        for k in range(GUARD_REPEATS):  # the same hold-outs for both precisions: a paired comparison
+        features = {"fp32": F32, **{engine: F for engine, (_, F) in candidates.items()}}
+        scores = dict.fromkeys(features, 0.0)
+        for k in range(GUARD_REPEATS):  # the same hold-outs for every arm: a paired comparison
             tr, va = objective.validation_split(Y, GUARD_FRACTION, self.context.seed + k, 2)
-            for name, F in (("fp32", F32), ("int8", F8)):
+            for name, F in features.items():
                 head, _ = objective.fit_head(F[tr], Y[tr], self.config.head, fixed, random_state=self.context.seed,
                                              n_jobs=self.context.n_jobs)
                 scores[name] += objective.validation_score(head, head.logits(F[va]), Y[va]) / GUARD_REPEATS
-        loss = scores["fp32"] - scores["int8"]
-        kept = "int8" if loss <= INT8_TOLERANCE else "fp32"
+        # the first engine (the faster) that loses at most the tolerance, else fp32
+        passing = [e for e in candidates if scores["fp32"] - scores[e] <= INT8_TOLERANCE]
+        engine = passing[0] if passing else max(candidates, key=lambda e: scores[e])
+        loss = scores["fp32"] - scores[engine]
+        kept = "int8" if passing else "fp32"
         measure = objective.validation_measure
-        self.guard = {"kept": kept, "measure": measure, "fp32": scores["fp32"], "int8": scores["int8"],
+        self.guard = {"kept": kept, "measure": measure, "fp32": scores["fp32"], "int8": scores[engine],
+                      **({"int8_engine": engine, "int8_by_engine": {e: scores[e] for e in candidates}} if image else {}),
                       "n_validation": int(len(va)), "repeats": GUARD_REPEATS, "tolerance": INT8_TOLERANCE,
                       "head_params": fixed}
-        said = (f"mean {measure} over {GUARD_REPEATS} hold-outs of {len(va)} training items: int8 {scores['int8']:.4f}, "
-                f"fp32 {scores['fp32']:.4f}")
+        on = f" on {engine}" if image else ""
+        said = (f"mean {measure} over {GUARD_REPEATS} hold-outs of {len(va)} training items: int8{on} "
+                f"{scores[engine]:.4f}, fp32 {scores['fp32']:.4f}")
         if kept == "fp32":
             return self._fall_back(fp32, F32, f"int8 fell back to fp32: it lost {100 * loss:.2f} points of {said} "
                                               f"(more than the {100 * INT8_TOLERANCE:.1f} allowed)")
         self.info["notes"] = [f"int8 kept: {said}"]
-        self.ranges = int8.calibration_ranges()
-        return F8, int8
+        chosen, F8 = candidates[engine]
+        self.ranges = chosen.calibration_ranges()
+        self.context = self.context.replace(int8_engine=engine)
+        return F8, chosen
 
     def _fixed_head_params(self, F: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         """The head's hyper-parameters as a fit on all of ``F`` chooses them (e.g. C by cross-validation),
@@ -180,6 +194,8 @@ class FeatureExtraction(Strategy):
     def state(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         meta, files = super().state()
         meta["precision"] = self.context.precision
+        if self.context.precision == "int8" and self.context.int8_engine != "auto":
+            meta["int8_engine"] = self.context.int8_engine
         if self.ranges is not None:
             meta["int8_ranges"] = {k: [lo, hi] for k, (lo, hi) in self.ranges.items()}
         if self.guard is not None:
@@ -195,7 +211,18 @@ class FeatureExtraction(Strategy):
         if precision not in cls.precisions:
             raise ModelFileError(f"the model's precision {precision!r} is not one of {', '.join(cls.precisions)}; "
                                  "the model directory is corrupt")
-        self = super().from_state(config, context.replace(precision=precision), meta, files, trunk)
+        engine = meta.get("int8_engine", "auto")
+        if engine not in ("auto", "openvino", "onnxruntime"):
+            raise ModelFileError(f"the model's int8 engine {str(engine)[:40]!r} is not openvino or onnxruntime; the model "
+                                 "directory is corrupt")
+        from ..extraction.quantize import openvino_available
+
+        if engine == "openvino" and not openvino_available():
+            log.warning("this int8 model was checked on OpenVINO, which is not installed here; running it on ONNX "
+                        "Runtime's int8 kernels (`pip install openvino` for the checked ones, or predict with "
+                        "--precision fp32)")
+            engine = "onnxruntime"
+        self = super().from_state(config, context.replace(precision=precision, int8_engine=engine), meta, files, trunk)
         assert isinstance(self, FeatureExtraction)
         if precision == "int8" and trunk.modality == "image":
             if "int8_ranges" not in meta:

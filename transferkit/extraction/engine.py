@@ -20,19 +20,9 @@ from ..backbones.weights import resolve_weights
 from ..data.cache import EmbeddingCache
 from ..data.items import ItemSource, as_items
 from ..exceptions import ConfigError, TransferKitError
+from . import quantize as q
 from .onnx_graph import ONNX_TOLERANCE, export_feature_onnx, make_session, probe_inputs
-from .quantize import (
-    PRECISIONS,
-    RECIPE,
-    Ranges,
-    calibration_indices,
-    check_ranges,
-    openvino_runner,
-    quantize_graph,
-    read_ranges,
-    resolve_int8_engine,
-    write_ranges,
-)
+from .quantize import PRECISIONS, calibration_indices, openvino_runner, quantize_graph
 from .spec import check_tta, preprocessing_spec, text_tokenizer
 
 log = logging.getLogger(__name__)
@@ -66,8 +56,8 @@ class Extractor:
             hundred of the user's training items, see :meth:`calibrate`); by default the first items
             extracted. They are part of the cache key. Or the ranges an earlier calibration found
             (:meth:`calibration_ranges`, a dict), which quantize the graph identically without the items.
-        int8_engine: what runs an int8 image graph: ``"auto"`` (OpenVINO where installed, else ONNX
-            Runtime), ``"openvino"`` or ``"onnxruntime"``; part of the cache key (their features differ).
+        int8_engine: ``"auto"`` (OpenVINO where installed), ``"openvino"`` or ``"onnxruntime"``: what runs
+            an int8 image graph; part of the cache key (their features differ).
     """
 
     def __init__(
@@ -110,12 +100,12 @@ class Extractor:
             raise ConfigError("precision='int8' runs on ONNX Runtime; use engine='auto' or 'onnx', not 'torch'")
         self.engine = engine
         self.precision = precision
-        self.int8_engine = resolve_int8_engine(int8_engine) if precision == "int8" and \
-            self.config.modality == "image" else int8_engine
+        image_int8 = precision == "int8" and self.config.modality == "image"
+        self.int8_engine = q.resolve_int8_engine(int8_engine) if image_int8 else int8_engine
         #: the items calibrating int8 quantization and the indices of those used (see :meth:`calibrate`)
         self.calibration_set: tuple[ItemSource, np.ndarray] | None = None
         #: the activation ranges to quantize with, when given instead of items (see :meth:`use_ranges`)
-        self.ranges: Ranges | None = None
+        self.ranges: q.Ranges | None = None
         if isinstance(calibration, dict):
             self.use_ranges(calibration)
         elif calibration is not None:
@@ -158,16 +148,16 @@ class Extractor:
         """Quantize with the activation ``ranges`` of an earlier calibration (:meth:`calibration_ranges`,
         e.g. kept in a model folder) instead of calibrating on items: the same fp32 graph and ranges give
         the same int8 graph. Checked (:func:`~transferkit.extraction.quantize.check_ranges`)."""
-        self.ranges, self.calibration_set = check_ranges(ranges), None
+        self.ranges, self.calibration_set = q.check_ranges(ranges), None
         self.__dict__.pop("_identity", None)
         return self
 
-    def calibration_ranges(self) -> Ranges | None:
+    def calibration_ranges(self) -> q.Ranges | None:
         """The activation ranges the int8 image graph was quantized with (after extracting), else ``None``."""
         if self.ranges is not None:
             return dict(self.ranges)
         path = self._ranges_path()
-        return read_ranges(path) if self.precision == "int8" and path.exists() else None
+        return q.read_ranges(path) if self.precision == "int8" and path.exists() else None
 
     def _calibration_id(self) -> str | None:
         if self.ranges is not None:
@@ -199,7 +189,7 @@ class Extractor:
                 self._identity["precision"] = self.precision
                 if self.config.modality == "image":
                     self._identity["calibration"] = self._calibration_id()
-                    self._identity["recipe"] = RECIPE
+                    self._identity["recipe"] = q.RECIPE
                     if self.int8_engine == "openvino":  # absent for ONNX Runtime, as before the option
                         self._identity["int8_engine"] = "openvino"
         return self._identity
@@ -260,7 +250,7 @@ class Extractor:
             self._onnx_runner()  # exports and checks the fp32 graph against PyTorch
             batches = None
             if self.ranges is not None:
-                write_ranges(self.ranges, self._ranges_path())
+                q.write_ranges(self.ranges, self._ranges_path())
             elif image:
                 if self.calibration_set is None:
                     raise ConfigError("precision='int8' needs calibration items; call calibrate(X) first")

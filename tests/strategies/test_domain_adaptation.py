@@ -285,3 +285,17 @@ def test_cli_target_labels_file(tiny_backbone: str, image_folder: Path, tmp_path
     labels.write_text("path,label\nt000.png,blob\n")
     cols = runner.invoke(app, [*args, "--target-labels", str(labels), "--out", str(tmp_path / "c")])
     assert cols.exit_code == 2 and "needs 'item' and 'label'" in cols.stderr
+
+
+def test_small_cnn_trunk_is_not_standardised_by_its_untrained_statistics(tiny_backbone: str) -> None:
+    # a random-init trunk's eval-mode features barely vary before training (std ~1e-3): dividing by that
+    # blew the logits up by orders of magnitude once BatchNorm learnt (first-epoch loss in the hundreds)
+    Xs, ys = make_images(30)
+    Xt, _ = _target_images()
+    da = DomainAdapter(tiny_backbone, method="deep-source-only", trunk="small-cnn", epochs=3,
+                       progress=False).fit(Xs, ys, X_target=Xt)
+    head = da.strategy_.candidates["deep-source-only"]["head"]
+    history = da.histories_["deep-source-only"]
+    assert all(np.isfinite(e["train_loss"]) and e["train_loss"] < 2 * np.log(3) for e in history), history
+    assert history[-1]["train_accuracy"] > 0.9
+    assert np.allclose(head.mean, 0.0) and np.allclose(head.scale, 1.0)

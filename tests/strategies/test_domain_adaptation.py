@@ -156,7 +156,11 @@ def test_bad_input_gives_one_line_errors(tiny_backbone: str) -> None:
     with pytest.raises(DataError, match="X_target is empty"):
         da.fit(Xs, ys, X_target=[])
     with pytest.raises(DataError, match="same modality"):
-        da.fit(Xs, ys, X_target=np.zeros((4, 5), dtype=np.float32))
+        da.fit(Xs, ys, X_target=["a sentence, not an image", "another one"])
+    flat = Xt.reshape(len(Xt), -1)  # the right pixels, flattened: no image shape to resize
+    with pytest.raises(DataError, match=rf"X_target's items have shape \({flat.shape[1]},\) but the source's are "
+                                        rf"images of shape \({Xs.shape[1]}, {Xs.shape[2]}\); these cannot be reconciled"):
+        da.fit(Xs, ys, X_target=flat)
     with pytest.raises(DataError, match="needs the unlabelled target items"):
         da.fit(Xs, ys)
     with pytest.raises(ConfigError, match="method"):
@@ -232,6 +236,12 @@ def test_cli_adapt_errors(tiny_backbone: str, image_folder: Path, tmp_path: Path
     assert bad.exit_code == 2 and "SOURCE never has" in bad.stderr and "Traceback" not in bad.stderr
     wrong = runner.invoke(app, ["adapt", str(image_folder), str(alien), "--backbone", tiny_backbone, "--method", "dan"])
     assert wrong.exit_code == 2 and "method" in wrong.stderr
+    texts = tmp_path / "target.txt"
+    texts.write_text("a review of a film\nanother review\n")
+    other = runner.invoke(app, ["adapt", str(image_folder), str(texts), "--backbone", tiny_backbone, "--method", "coral",
+                                "--no-progress", "--out", str(tmp_path / "o2")])
+    assert other.exit_code == 2 and "same modality" in other.stderr and "Traceback" not in other.stderr
+    assert other.stderr.strip().count("\n") == 1  # the TARGET line, then the one-line error
 
 
 def test_semi_supervised_target_labels_train_the_classifier(tiny_backbone: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,7 +77,9 @@ def test_shallow_adaptation_reduces_the_domain_gap_and_helps_on_a_synthetic_shif
     assert gaps["coral"] < 0.6 and gaps["subspace"] < 0.6  # a domain classifier can no longer tell them apart
 
 
-def test_dann_discriminator_accuracy_falls_toward_chance() -> None:
+def _train_on_a_toy_shift(method: str, epochs: int = 20) -> tuple[Any, list[dict], torch.Tensor, torch.Tensor, np.ndarray]:
+    """``(net, history, source features, target inputs, target labels)`` after ``method`` on three Gaussian
+    classes in 6-D whose target is translated by 2 in every dimension (an MLP trunk, 400 items per domain)."""
     from torch import nn
 
     from transferkit.strategies.domain_adaptation.deep import train_deep
@@ -98,14 +101,53 @@ def test_dann_discriminator_accuracy_falls_toward_chance() -> None:
         net.standardize.scale.copy_(f0.std(0).clamp_min(1e-3))
     src = ItemBatches(Fs, ys, stack_batch, batch_size=64, shuffle=True, seed=0)
     tgt = ItemBatches(Ft, np.zeros(len(Ft), dtype=np.int64), stack_batch, batch_size=64, shuffle=True, seed=1)
-    history = train_deep("dann", net, src, tgt, None, n_classes=3, epochs=20, lr=3e-3, trade_off=1.0,
+    history = train_deep(method, net, src, tgt, None, n_classes=3, epochs=epochs, lr=3e-3, trade_off=1.0,
                          features_lr_scale=1.0, seed=0, progress=False)
+    return net, history, Fs, Ft, yt
+
+
+def _features(net: Any, X: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return net.standardize(net.features(X))
+
+
+def test_dann_discriminator_accuracy_falls_toward_chance() -> None:
+    net, history, _, Ft, yt = _train_on_a_toy_shift("dann")
     acc = [e["train_domain_acc"] for e in history]
     late = float(np.mean(acc[-3:]))
     assert max(acc) > 0.9  # while the reversal weight is small the domains are easy to tell apart
     assert late < max(acc) - 0.1 and late < 0.85  # then the features align and it falls toward chance
     with torch.no_grad():
         assert float((net(Ft).argmax(1).numpy() == yt).mean()) > 0.85
+
+
+@pytest.fixture(scope="module")
+def toy_source_only() -> tuple:
+    return _train_on_a_toy_shift("source-only")
+
+
+def test_cdan_aligns_the_domains_its_discriminator_is_fooled(toy_source_only: tuple) -> None:
+    net, history, Fs, Ft, yt = _train_on_a_toy_shift("cdan")
+    acc = [e["train_domain_acc"] for e in history]
+    assert max(acc) > 0.9 and float(np.mean(acc[-3:])) < max(acc) - 0.1  # CDAN+E's discriminator is fooled
+    base, _, _, _, _ = toy_source_only
+    # a fresh domain classifier (not CDAN's own) tells target from source features less well than after
+    # source-only training on the same data, trunk, budget and seed
+    assert (domain_accuracy(_features(net, Fs).numpy(), _features(net, Ft).numpy())
+            < domain_accuracy(_features(base, Fs).numpy(), _features(base, Ft).numpy()) - 0.1)
+    with torch.no_grad():
+        assert float((net(Ft).argmax(1).numpy() == yt).mean()) > 0.85
+
+
+@pytest.mark.parametrize("method", ["mmd", "deep-coral"])
+def test_mmd_and_deep_coral_reduce_their_own_loss_between_the_domains(method: str, toy_source_only: tuple) -> None:
+    net, history, Fs, Ft, _ = _train_on_a_toy_shift(method)
+    base, _, _, _, _ = toy_source_only
+    loss = MultiKernelMMD() if method == "mmd" else CoralLoss()
+    after, untrained_for_it = (float(loss(_features(m, Fs), _features(m, Ft))) for m in (net, base))
+    assert after < 0.5 * untrained_for_it, (after, untrained_for_it)  # the target features moved toward the source
+    logged = [e["train_transfer_loss"] for e in history]
+    assert np.mean(logged[-3:]) < 0.5 * logged[0]  # and the loss it minimised fell during training
 
 
 def test_dev_risk_and_selection() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,7 +77,9 @@ def test_shallow_adaptation_reduces_the_domain_gap_and_helps_on_a_synthetic_shif
     assert gaps["coral"] < 0.6 and gaps["subspace"] < 0.6  # a domain classifier can no longer tell them apart
 
 
-def test_dann_discriminator_accuracy_falls_toward_chance() -> None:
+def _train_on_a_toy_shift(method: str, epochs: int = 20) -> tuple[Any, list[dict], torch.Tensor, torch.Tensor, np.ndarray]:
+    """``(net, history, source features, target inputs, target labels)`` after ``method`` on three Gaussian
+    classes in 6-D whose target is translated by 2 in every dimension (an MLP trunk, 400 items per domain)."""
     from torch import nn
 
     from transferkit.strategies.domain_adaptation.deep import train_deep
@@ -98,14 +101,53 @@ def test_dann_discriminator_accuracy_falls_toward_chance() -> None:
         net.standardize.scale.copy_(f0.std(0).clamp_min(1e-3))
     src = ItemBatches(Fs, ys, stack_batch, batch_size=64, shuffle=True, seed=0)
     tgt = ItemBatches(Ft, np.zeros(len(Ft), dtype=np.int64), stack_batch, batch_size=64, shuffle=True, seed=1)
-    history = train_deep("dann", net, src, tgt, None, n_classes=3, epochs=20, lr=3e-3, trade_off=1.0,
+    history = train_deep(method, net, src, tgt, None, n_classes=3, epochs=epochs, lr=3e-3, trade_off=1.0,
                          features_lr_scale=1.0, seed=0, progress=False)
+    return net, history, Fs, Ft, yt
+
+
+def _features(net: Any, X: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return net.standardize(net.features(X))
+
+
+def test_dann_discriminator_accuracy_falls_toward_chance() -> None:
+    net, history, _, Ft, yt = _train_on_a_toy_shift("dann")
     acc = [e["train_domain_acc"] for e in history]
     late = float(np.mean(acc[-3:]))
     assert max(acc) > 0.9  # while the reversal weight is small the domains are easy to tell apart
     assert late < max(acc) - 0.1 and late < 0.85  # then the features align and it falls toward chance
     with torch.no_grad():
         assert float((net(Ft).argmax(1).numpy() == yt).mean()) > 0.85
+
+
+@pytest.fixture(scope="module")
+def toy_source_only() -> tuple:
+    return _train_on_a_toy_shift("source-only")
+
+
+def test_cdan_aligns_the_domains_its_discriminator_is_fooled(toy_source_only: tuple) -> None:
+    net, history, Fs, Ft, yt = _train_on_a_toy_shift("cdan")
+    acc = [e["train_domain_acc"] for e in history]
+    assert max(acc) > 0.9 and float(np.mean(acc[-3:])) < max(acc) - 0.1  # CDAN+E's discriminator is fooled
+    base, _, _, _, _ = toy_source_only
+    # a fresh domain classifier (not CDAN's own) tells target from source features less well than after
+    # source-only training on the same data, trunk, budget and seed
+    assert (domain_accuracy(_features(net, Fs).numpy(), _features(net, Ft).numpy())
+            < domain_accuracy(_features(base, Fs).numpy(), _features(base, Ft).numpy()) - 0.1)
+    with torch.no_grad():
+        assert float((net(Ft).argmax(1).numpy() == yt).mean()) > 0.85
+
+
+@pytest.mark.parametrize("method", ["mmd", "deep-coral"])
+def test_mmd_and_deep_coral_reduce_their_own_loss_between_the_domains(method: str, toy_source_only: tuple) -> None:
+    net, history, Fs, Ft, _ = _train_on_a_toy_shift(method)
+    base, _, _, _, _ = toy_source_only
+    loss = MultiKernelMMD() if method == "mmd" else CoralLoss()
+    after, untrained_for_it = (float(loss(_features(m, Fs), _features(m, Ft))) for m in (net, base))
+    assert after < 0.5 * untrained_for_it, (after, untrained_for_it)  # the target features moved toward the source
+    logged = [e["train_transfer_loss"] for e in history]
+    assert np.mean(logged[-3:]) < 0.5 * logged[0]  # and the loss it minimised fell during training
 
 
 def test_dev_risk_and_selection() -> None:
@@ -156,7 +198,11 @@ def test_bad_input_gives_one_line_errors(tiny_backbone: str) -> None:
     with pytest.raises(DataError, match="X_target is empty"):
         da.fit(Xs, ys, X_target=[])
     with pytest.raises(DataError, match="same modality"):
-        da.fit(Xs, ys, X_target=np.zeros((4, 5), dtype=np.float32))
+        da.fit(Xs, ys, X_target=["a sentence, not an image", "another one"])
+    flat = Xt.reshape(len(Xt), -1)  # the right pixels, flattened: no image shape to resize
+    with pytest.raises(DataError, match=rf"X_target's items have shape \({flat.shape[1]},\) but the source's are "
+                                        rf"images of shape \({Xs.shape[1]}, {Xs.shape[2]}\); these cannot be reconciled"):
+        da.fit(Xs, ys, X_target=flat)
     with pytest.raises(DataError, match="needs the unlabelled target items"):
         da.fit(Xs, ys)
     with pytest.raises(ConfigError, match="method"):
@@ -232,6 +278,12 @@ def test_cli_adapt_errors(tiny_backbone: str, image_folder: Path, tmp_path: Path
     assert bad.exit_code == 2 and "SOURCE never has" in bad.stderr and "Traceback" not in bad.stderr
     wrong = runner.invoke(app, ["adapt", str(image_folder), str(alien), "--backbone", tiny_backbone, "--method", "dan"])
     assert wrong.exit_code == 2 and "method" in wrong.stderr
+    texts = tmp_path / "target.txt"
+    texts.write_text("a review of a film\nanother review\n")
+    other = runner.invoke(app, ["adapt", str(image_folder), str(texts), "--backbone", tiny_backbone, "--method", "coral",
+                                "--no-progress", "--out", str(tmp_path / "o2")])
+    assert other.exit_code == 2 and "same modality" in other.stderr and "Traceback" not in other.stderr
+    assert other.stderr.strip().count("\n") == 1  # the TARGET line, then the one-line error
 
 
 def test_semi_supervised_target_labels_train_the_classifier(tiny_backbone: str) -> None:
@@ -285,3 +337,17 @@ def test_cli_target_labels_file(tiny_backbone: str, image_folder: Path, tmp_path
     labels.write_text("path,label\nt000.png,blob\n")
     cols = runner.invoke(app, [*args, "--target-labels", str(labels), "--out", str(tmp_path / "c")])
     assert cols.exit_code == 2 and "needs 'item' and 'label'" in cols.stderr
+
+
+def test_small_cnn_trunk_is_not_standardised_by_its_untrained_statistics(tiny_backbone: str) -> None:
+    # a random-init trunk's eval-mode features barely vary before training (std ~1e-3): dividing by that
+    # blew the logits up by orders of magnitude once BatchNorm learnt (first-epoch loss in the hundreds)
+    Xs, ys = make_images(30)
+    Xt, _ = _target_images()
+    da = DomainAdapter(tiny_backbone, method="deep-source-only", trunk="small-cnn", epochs=3,
+                       progress=False).fit(Xs, ys, X_target=Xt)
+    head = da.strategy_.candidates["deep-source-only"]["head"]
+    history = da.histories_["deep-source-only"]
+    assert all(np.isfinite(e["train_loss"]) and e["train_loss"] < 2 * np.log(3) for e in history), history
+    assert history[-1]["train_accuracy"] > 0.9
+    assert np.allclose(head.mean, 0.0) and np.allclose(head.scale, 1.0)

@@ -80,6 +80,11 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
         try:
             target = as_items(X_target, modality)
         except (ConfigError, DataError) as exc:
+            shapes = _array_item_shapes(X, X_target)
+            if shapes is not None:
+                raise DataError(f"X_target's items have shape {shapes[1]} but the source's are {modality}s of shape "
+                                f"{shapes[0]}; these cannot be reconciled: pass target items of the source's kind "
+                                "(images: uint8 arrays (N, H, W) or (N, H, W, C), any size)") from exc
             raise DataError(f"X_target does not hold {modality} items like the source ({exc}); source and target "
                             "must be the same modality") from exc
         if len(target) == 0:
@@ -158,3 +163,10 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
                 "verdict": {"verdict": verdict, "gain": gain, "ci_low": lo, "ci_high": hi, "confidence": 0.95,
                             "text": f"{self.method_} vs {self.baseline_} on {len(y)} labelled target items: "
                                     f"{gain:+.3f} accuracy (95% CI {lo:+.3f} to {hi:+.3f}); {words.get(verdict, verdict)}"}}
+
+
+def _array_item_shapes(X: Any, X_target: Any) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """``(source item shape, target item shape)`` when both are numeric arrays, else ``None``."""
+    if not all(isinstance(a, np.ndarray) and a.dtype.kind in "uif" for a in (X, X_target)):
+        return None
+    return tuple(X.shape[1:]), tuple(X_target.shape[1:])

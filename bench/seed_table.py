@@ -346,7 +346,7 @@ def auto_cv(split: Split, ctx: Context) -> dict[str, Any]:
 # SmallCNNClassifier (the fine-tuning workflow's baseline) with its defaults.
 
 LARGER_BACKBONES = ("tf_efficientnet_lite1", "tf_efficientnet_lite2")  # packaged by issue 17
-TRAINING_ARMS = ("scratch_cnn", "mobilenet_v2/fine_tune", "mobilenet_v2/fine_tune_aug", "mobilenet_v2/fine_tune+hflip",
+TRAINING_ARMS = ("scratch_cnn", "auto/fine_tune", "mobilenet_v2/fine_tune", "mobilenet_v2/fine_tune_aug", "mobilenet_v2/fine_tune+hflip",
                  "mobilenet_v2/fine_tune_aug+hflip", *(f"{b}/fine_tune" for b in LARGER_BACKBONES),
                  *(f"{b}/fine_tune_aug" for b in LARGER_BACKBONES))
 
@@ -408,6 +408,22 @@ for _b in LARGER_BACKBONES:
     arm(f"{_b}/fine_tune", f"{_b} two-stage fine-tuning (defaults), no augmentation")(_fine_tune_arm("none", backbone=_b))
     arm(f"{_b}/fine_tune_aug", f"{_b} two-stage fine-tuning (defaults), light augmentation")(
         _fine_tune_arm("light", backbone=_b))
+
+
+@arm("auto/fine_tune", "backbone='auto' + strategy='fine-tune': the backbone the ranking of the 1,000 training "
+     "images recommends (rank_for_fit over every registered image backbone's last layer with the random-init "
+     "controls, as `fit --backbone auto`), fine-tuned as the */fine_tune arms (fitted once per run: run it with "
+     "those arms and an identical pick costs nothing)")
+def auto_fine_tune(split: Split, ctx: Context) -> dict[str, Any]:
+    from transferkit.selection.ranking import rank_for_fit
+
+    ranking = rank_for_fit(split.X_train, split.y_train, modality="image", layer="last", seed=split.seed,
+                           progress=False, say=log)
+    picked = ranking.recommendation["backbone"]
+    scores = {r.candidate.label: rounded(float(r.scores[ranking.score]))
+              for r in ranking.results if r.scores.get(ranking.score) is not None}
+    return {**_fine_tune_arm("none", backbone=picked)(split, ctx), "chosen": picked,
+            "ranking_score": ranking.score, "ranking": scores}
 
 
 def _fine_tuning_summary(table: dict[str, Any], args: argparse.Namespace) -> dict[str, Any] | None:

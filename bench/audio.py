@@ -175,14 +175,15 @@ def backbones(quick: bool) -> list[str]:
 
 
 def config_of(name: str):  # noqa: ANN201
-    """A registry name, or ``NAME:clip`` for Whisper run on the clip's own length (position embeddings sliced)."""
+    """A registry name, or ``NAME:clip`` / ``NAME:padded`` for Whisper run on the clip's own length (position
+    embeddings sliced; the default) / in 30-s padded windows."""
     from transferkit.backbones import get_config
 
     base, _, mode = name.partition(":")
-    if mode != "clip":
+    if mode not in ("clip", "padded"):
         return base
     config = get_config(base)
-    return replace(config, extra={**config.extra, "clip_length": True})
+    return replace(config, extra={**config.extra, "clip_length": mode == "clip"})
 
 
 def run_task(name: str, X: list[str], y: np.ndarray, groups: np.ndarray, seeds: list[int], quick: bool,
@@ -291,8 +292,7 @@ def speed(n: int = 24) -> dict:
     for name in ["whisper-tiny-en", "whisper-base", "crepe-tiny", "crepe"]:
         configs = [(name, get_config(name))]
         if name.startswith("whisper"):
-            configs.append((f"{name} (clip length)",
-                            replace(get_config(name), extra={**get_config(name).extra, "clip_length": True})))
+            configs = [(f"{name} (padded)", config_of(f"{name}:padded")), (f"{name} (clip length)", config_of(f"{name}:clip"))]
         for label, config in configs:
             row = {}
             for engine in ("torch", "onnx"):
@@ -316,8 +316,9 @@ def main() -> None:
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--speed-only", action="store_true", help="only the clips/s table (no data sets, no accuracy)")
     p.add_argument("--backbones", default=None,
-                   help="comma-separated, e.g. whisper-tiny-en,whisper-tiny-en:clip,crepe-tiny (':clip': Whisper on "
-                        "the clip's own length instead of 30-s padded windows); default: every audio backbone")
+                   help="comma-separated, e.g. whisper-tiny-en:padded,whisper-tiny-en:clip,crepe-tiny (':clip': Whisper "
+                        "on the clip's own length, the default; ':padded': 30-s padded windows); default: every audio "
+                        "backbone")
     p.add_argument("--finetune", default="auto",
                    help="backbone of the fine-tuning arm (e.g. whisper-tiny-en:clip); 'auto': per seed the one with "
                         "the highest LogME on the training part; 'none': no fine-tuning arm")

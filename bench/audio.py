@@ -6,9 +6,12 @@
     accents, test on accents never heard in training.
 (b) ``drums``: one-shot samples of the Debian ``hydrogen-drumkits`` kits sorted by file name into kick,
     snare, hi-hat, tom and cymbal, each with pitch-shift / gain / noise variants; train and test split by kit.
+(c) ``words-long`` (not in the default ``--tasks``): the words inside carrier phrases at a random place in
+    3-8 s of background noise, to compare padded and clip-length Whisper on several-second clips.
 
 For each task and seed: the MFCC-statistics baseline, feature extraction (logistic-regression head) on each
-audio backbone, the paired-bootstrap verdict of the best backbone against the baseline, and transferability
+audio backbone, the paired-bootstrap verdict of the best backbone against the baseline, a fine-tuning arm
+(the backbone with the best training-part LogME, library defaults; ``--finetune none`` skips), and transferability
 scores of pretrained vs random-initialised backbones (``--no-rank`` skips them). Extraction speed in clips
 per second of 1-s clips (padded and clip-length Whisper) is measured in the same run (``--no-speed`` skips).
 
@@ -58,8 +61,25 @@ def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.n
     return (wave + pink).astype(np.float32)
 
 
-def build_words(root: Path, quick: bool, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Spoken words as 16 kHz wav files: (paths, labels, accent index)."""
+CARRIERS = ["{}", "please say {} now", "I said {} again", "the next word is {}", "{} is the word"]
+
+
+def in_noise_bed(wave: np.ndarray, seconds: float, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``wave`` at a random place in ``seconds`` of pink-ish noise, ``snr_db`` below the speech's own power."""
+    from scipy.signal import lfilter
+
+    total = max(len(wave), int(seconds * RATE))
+    start = int(rng.integers(0, total - len(wave) + 1))
+    bed = lfilter([1.0], [1.0, -0.97], rng.standard_normal(total))
+    bed *= np.sqrt((float(np.mean(wave**2)) + 1e-12) / (np.mean(bed**2) * 10 ** (snr_db / 10)))
+    bed[start : start + len(wave)] += wave
+    return bed.astype(np.float32)
+
+
+def build_words(root: Path, quick: bool, seed: int = 0, long: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Spoken words as 16 kHz wav files: (paths, labels, accent index). ``long``: each word inside a carrier
+    phrase (one of :data:`CARRIERS`, the same five for every word) at a random place in 3-8 s of background
+    noise, the several-second clips of the clip-length check."""
     from transferkit.data.audio import read_audio
 
     if shutil.which("espeak-ng") is None:
@@ -75,10 +95,12 @@ def build_words(root: Path, quick: bool, seed: int = 0) -> tuple[list[str], np.n
                 out = root / f"{a}_{v}_{word}.wav"
                 speed, pitch = int(rng.integers(120, 200)), int(rng.integers(25, 75))
                 raw = root / "raw.wav"
+                text = CARRIERS[int(rng.integers(len(CARRIERS)))].format(word) if long else word
                 subprocess.run(["espeak-ng", "-v", f"{accent}+{v}", "-s", str(speed), "-p", str(pitch), "-w",
-                                str(raw), word], check=True, capture_output=True)
-                wave = read_audio(raw)
-                wave = add_noise(wave * float(rng.uniform(0.3, 1.0)), float(rng.uniform(5, 30)), rng)
+                                str(raw), text], check=True, capture_output=True)
+                wave = read_audio(raw) * float(rng.uniform(0.3, 1.0))
+                snr = float(rng.uniform(5, 30))
+                wave = in_noise_bed(wave, float(rng.uniform(3, 8)), snr, rng) if long else add_noise(wave, snr, rng)
                 sf.write(out, wave, RATE)
                 paths.append(str(out))
                 labels.append(word)
@@ -153,14 +175,15 @@ def backbones(quick: bool) -> list[str]:
 
 
 def config_of(name: str):  # noqa: ANN201
-    """A registry name, or ``NAME:clip`` for Whisper run on the clip's own length (position embeddings sliced)."""
+    """A registry name, or ``NAME:clip`` / ``NAME:padded`` for Whisper run on the clip's own length (position
+    embeddings sliced; the default) / in 30-s padded windows."""
     from transferkit.backbones import get_config
 
     base, _, mode = name.partition(":")
-    if mode != "clip":
+    if mode not in ("clip", "padded"):
         return base
     config = get_config(base)
-    return replace(config, extra={**config.extra, "clip_length": True})
+    return replace(config, extra={**config.extra, "clip_length": mode == "clip"})
 
 
 def run_task(name: str, X: list[str], y: np.ndarray, groups: np.ndarray, seeds: list[int], quick: bool,
@@ -173,7 +196,7 @@ def run_task(name: str, X: list[str], y: np.ndarray, groups: np.ndarray, seeds: 
     feats = {b: Extractor(config_of(b), show_progress=False).extract(X) for b in backbones(quick)}
     rows = []
     for seed in seeds:
-        tr, te = group_split(groups, y, seed, 0.375 if name == "words" else 0.3)
+        tr, te = group_split(groups, y, seed, 0.3 if name == "drums" else 0.375)
         classes, yi = np.unique(y[tr], return_inverse=True)
         row: dict = {"seed": seed, "train": int(len(tr)), "test": int(len(te)),
                      "test_groups": sorted(int(g) for g in np.unique(groups[te]))}
@@ -191,16 +214,54 @@ def run_task(name: str, X: list[str], y: np.ndarray, groups: np.ndarray, seeds: 
         v = transfer_verdict(y[te], preds[best], base_pred, baseline_name=base.name, modality="audio", seed=seed)
         row["verdict"] = {"backbone": best, **{k: v[k] for k in ("verdict", "gain", "ci_low", "ci_high", "metric")
                                                if k in v}}
+        if FINETUNE != "none":
+            chosen = FINETUNE if FINETUNE != "auto" else pick_by_logme(feats, tr, y)
+            t0 = time.perf_counter()
+            pred, history = fine_tune_arm(chosen, [X[i] for i in tr], yi, classes, [X[i] for i in te], seed)
+            key = f"fine-tune {chosen}"
+            row[key] = round(float(np.mean(pred == y[te])), 4)
+            row["fine_tune"] = {"backbone": chosen, "seconds": round(time.perf_counter() - t0, 1), **history}
+            v = transfer_verdict(y[te], pred, base_pred, baseline_name=base.name, modality="audio", seed=seed)
+            row["verdict_fine_tune"] = {k: v[k] for k in ("verdict", "gain", "ci_low", "ci_high") if k in v}
         if rank:
             row["rank"] = rank_scores(X, y, tr, feats, seed)
         rows.append(row)
         print(json.dumps({"task": name, **row}), file=sys.stderr, flush=True)
     summary = {}
-    for key in ["mfcc_logreg", *feats]:
-        vals = np.array([r[key] for r in rows])
+    tuned = sorted({k for r in rows for k in r if k.startswith("fine-tune ")})
+    for key in ["mfcc_logreg", *feats, *tuned]:
+        vals = np.array([r[key] for r in rows if key in r])
         summary[key] = {"mean": round(float(vals.mean()), 4), "std": round(float(vals.std()), 4)}
     return {"items": len(X), "classes": sorted(set(y.tolist())), "groups": int(len(np.unique(groups))),
             "per_seed": rows, "summary": summary}
+
+
+FINETUNE = "auto"  # --finetune
+FT_UNFREEZE = "all"  # --ft-unfreeze
+
+
+def pick_by_logme(feats: dict, tr: np.ndarray, y: np.ndarray) -> str:
+    """The feature-extraction backbone with the highest LogME on the training part (no test labels used)."""
+    from transferkit.selection import compute_score
+
+    return max(feats, key=lambda b: float(compute_score("logme", feats[b][tr], y[tr])))
+
+
+def fine_tune_arm(name: str, X_train: list[str], y_index: np.ndarray, classes: np.ndarray, X_test: list[str],
+                  seed: int) -> tuple[np.ndarray, dict]:
+    """Fine-tune ``name`` with the library's defaults (two stages, waveform augmentation + SpecAugment, the
+    refitted head; ``--ft-unfreeze`` blocks) and predict the test clips with the fine-tuned network."""
+    from transferkit.backbones import load_backbone
+    from transferkit.extraction import Extractor
+    from transferkit.strategies.fine_tuning.config import FineTuneConfig
+    from transferkit.strategies.fine_tuning.train import fine_tune
+
+    result = fine_tune(load_backbone(config_of(name)), X_train, y_index, len(classes),
+                       FineTuneConfig(unfreeze=FT_UNFREEZE, seed=seed), progress=False)
+    features = Extractor(result.backbone, cache=False, show_progress=False, engine="torch").extract(X_test)
+    stages = result.history["stages"]
+    return classes[result.head.predict_index(features)], {
+        "unfrozen": result.history["unfrozen_blocks"], "epochs_run": [st["epochs_run"] for st in stages]}
 
 
 def rank_scores(X: list[str], y: np.ndarray, tr: np.ndarray, feats: dict, seed: int) -> dict:
@@ -231,8 +292,7 @@ def speed(n: int = 24) -> dict:
     for name in ["whisper-tiny-en", "whisper-base", "crepe-tiny", "crepe"]:
         configs = [(name, get_config(name))]
         if name.startswith("whisper"):
-            configs.append((f"{name} (clip length)",
-                            replace(get_config(name), extra={**get_config(name).extra, "clip_length": True})))
+            configs = [(f"{name} (padded)", config_of(f"{name}:padded")), (f"{name} (clip length)", config_of(f"{name}:clip"))]
         for label, config in configs:
             row = {}
             for engine in ("torch", "onnx"):
@@ -251,16 +311,22 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer voices/variants, no full-size CREPE, one seed")
     p.add_argument("--seeds", default=None)
-    p.add_argument("--tasks", default="words,drums")
+    p.add_argument("--tasks", default="words,drums", help="words, drums, words-long (several-second clips)")
     p.add_argument("--no-rank", action="store_true")
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--speed-only", action="store_true", help="only the clips/s table (no data sets, no accuracy)")
     p.add_argument("--backbones", default=None,
-                   help="comma-separated, e.g. whisper-tiny-en,whisper-tiny-en:clip,crepe-tiny (':clip': Whisper on "
-                        "the clip's own length instead of 30-s padded windows); default: every audio backbone")
+                   help="comma-separated, e.g. whisper-tiny-en:padded,whisper-tiny-en:clip,crepe-tiny (':clip': Whisper "
+                        "on the clip's own length, the default; ':padded': 30-s padded windows); default: every audio "
+                        "backbone")
+    p.add_argument("--finetune", default="auto",
+                   help="backbone of the fine-tuning arm (e.g. whisper-tiny-en:clip); 'auto': per seed the one with "
+                        "the highest LogME on the training part; 'none': no fine-tuning arm")
+    p.add_argument("--ft-unfreeze", default="all", help="blocks the fine-tuning arm trains: all, top-N")
     args = p.parse_args()
-    global BACKBONES
+    global BACKBONES, FINETUNE, FT_UNFREEZE
     BACKBONES = args.backbones.split(",") if args.backbones else None
+    FINETUNE, FT_UNFREEZE = args.finetune, args.ft_unfreeze
     seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     result: dict = {"quick": args.quick, "seeds": seeds, "machine": "shared 2-core CPU",
                     "backbones": backbones(args.quick)}
@@ -269,7 +335,10 @@ def main() -> None:
             root = Path(tmp) / task
             root.mkdir()
             t0 = time.perf_counter()
-            X, y, groups = (build_words if task == "words" else build_drums)(root, args.quick)
+            if task == "drums":
+                X, y, groups = build_drums(root, args.quick)
+            else:
+                X, y, groups = build_words(root, args.quick, long=task == "words-long")
             built = time.perf_counter() - t0
             result[task] = run_task(task, X, y, groups, seeds, args.quick, not args.no_rank)
             result[task]["build_seconds"] = round(built, 1)

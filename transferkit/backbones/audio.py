@@ -227,6 +227,12 @@ class WhisperBackbone(AudioGraph, Backbone):
     def prepare(self, items: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         return self.collate([self.prepare_item(x) for x in items])
 
+    def mask_log_mel(self, inputs: tuple[torch.Tensor, ...], masks: nn.Module) -> tuple[torch.Tensor, ...]:
+        """Collated training inputs (``collate``'s order) with ``masks`` (:class:`~transferkit.data.spec_augment.
+        SpecAugment`) applied to each window's log-mel over its valid frames (2 per valid output frame)."""
+        mel, key_mask, frames, owner = inputs
+        return masks(mel, 2 * frames.sum(dim=1).long()), key_mask, frames, owner
+
     def feature_module(self, layer: str | None = None) -> nn.Module:
         layer = self.config.resolve_layer(layer)
         names = list(self.config.layers)

@@ -148,7 +148,7 @@ def fit(
     epochs: Annotated[int | None, typer.Option(help="Fine-tune: maximum epochs of stage 2 (unfrozen blocks); default: from the data size.")] = None,
     head_epochs: Annotated[int | None, typer.Option(help="Fine-tune: maximum epochs of stage 1 (head on the frozen base); default: from the data size.")] = None,
     unfreeze: Annotated[str, typer.Option(help="Fine-tune: blocks of the backbone stage 2 trains: top-N (e.g. top-2), all, or none (head only).", callback=check_unfreeze)] = "all",
-    augment: Annotated[Augment, typer.Option(help="Fine-tune: training-image augmentation (flip + crop; strong adds rotation and colour jitter).")] = Augment.light,
+    augment: Annotated[Augment, typer.Option(help="Fine-tune: training augmentation. Images: flip + crop (strong adds rotation and colour jitter); audio: gain, time shift, noise at a random SNR, and SpecAugment masks on Whisper's log-mel.")] = Augment.light,
     lr: Annotated[float | None, typer.Option(help="Fine-tune: learning rate of stage 1 (stage 2 uses a tenth); default 3e-3 images, 2e-3 text; `transferkit lr-find` suggests one.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Fine-tune: items per training step (default: 32 images, 16 texts).")] = None,
     fine_tune_param: Annotated[list[str] | None, typer.Option("--fine-tune-param", help="Fine-tune option NAME=VALUE (repeatable): dropout, weight_decay, l2sp, label_smoothing, patience, validation_fraction, layer_decay, gradual, train_bn, lr_ratio, warmup, contrastive (rounds of SetFit pair tuning, e.g. 20; default 0 = off), refit_head (default true), ema (weight-average decay, e.g. 0.99; default 0 = off).")] = None,

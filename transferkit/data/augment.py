@@ -63,7 +63,9 @@ AUDIO_AUGMENT = {"light": ((-6.0, 6.0), 0.1, (20.0, 40.0)), "strong": ((-10.0, 1
 def make_audio_augment(level: str, rate: int = 16000) -> Callable[[Any], Any] | None:
     """Waveform augmentation of ``level`` for audio fine-tuning (``None`` for ``"none"``): a random gain,
     a random time shift (the clip moves, zeros fill in, nothing wraps round) and white noise at a random SNR below
-    the clip's own power. Random numbers come from PyTorch's generator, which the trainer seeds."""
+    the clip's own power. Random numbers come from PyTorch's generator, which the trainer seeds. Backbones with a
+    log-mel input add SpecAugment masks of the same level on the training batches
+    (:mod:`transferkit.data.spec_augment`)."""
     if level not in AUGMENT_LEVELS:
         make_augment(level, 1)  # the one error message for a bad level
     if level == "none":

@@ -28,7 +28,8 @@ def prepare_inputs(backbone: Backbone, X: Any) -> tuple[Any, Callable[[list[Any]
 
     Images become a uint8 tensor ``(N, S, S, 3)`` resized as the backbone's preprocessing does; texts
     become token-id tensors, padded per batch by ``collate``; audio clips stay 16 kHz waveforms, which
-    ``collate`` turns into the backbone's inputs (Whisper's log-mel windows, CREPE's frames).
+    ``collate`` turns into the backbone's inputs (Whisper's log-mel windows, CREPE's frames); the training
+    batches add SpecAugment masks through :func:`training_collate`.
     """
     items = as_items(X, backbone.modality)
     if isinstance(backbone, ImageBackbone):
@@ -60,6 +61,23 @@ def prepare_inputs(backbone: Backbone, X: Any) -> tuple[Any, Callable[[list[Any]
         return input_ids, mask
 
     return [torch.tensor(t, dtype=torch.long) for t in ids], collate_texts
+
+
+def training_collate(backbone: Backbone, collate: Callable[[list[Any]], tuple], level: str) -> Callable[[list[Any]], tuple]:
+    """The training batches' ``collate``: for a backbone with a log-mel input (Whisper), ``collate`` followed by
+    the SpecAugment masks of augmentation ``level``; otherwise ``collate`` itself."""
+    if backbone.modality != "audio" or not hasattr(backbone, "mask_log_mel"):
+        return collate
+    from ...data.spec_augment import make_spec_augment
+
+    masks = make_spec_augment(level)
+    if masks is None:
+        return collate
+
+    def collate_masked(batch: list[Any]) -> tuple:
+        return backbone.mask_log_mel(collate(batch), masks)
+
+    return collate_masked
 
 
 def subset(inputs: Any, index: np.ndarray) -> Any:

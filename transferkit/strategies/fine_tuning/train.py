@@ -42,7 +42,7 @@ from .config import (
     validated_config,
 )
 from .contrastive import contrastive_tune
-from .data import auto_epochs, prepare_inputs, stack_batch, subset
+from .data import auto_epochs, prepare_inputs, stack_batch, subset, training_collate
 from .model import ClassifierNet, HeadNet, ObjectiveTask, frozen_features
 from .progress import lines_enabled, stderr_line
 
@@ -105,8 +105,9 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     augment = (make_augment(config.augment, size) if isinstance(trainable, ImageBackbone)
                else make_audio_augment(config.augment) if trainable.modality == "audio" else None)
     lengths = [len(t) for t in inputs] if trainable.modality == "text" else None  # token ids, padded per batch
-    train = ItemBatches(subset(inputs, tr), y_index[tr], collate, batch_size=batch_size, shuffle=True,
-                        seed=config.seed, transform=augment, lengths=None if lengths is None else subset(lengths, tr))
+    train = ItemBatches(subset(inputs, tr), y_index[tr], training_collate(trainable, collate, config.augment),
+                        batch_size=batch_size, shuffle=True, seed=config.seed, transform=augment,
+                        lengths=None if lengths is None else subset(lengths, tr))
     val = (ItemBatches(subset(inputs, va), y_index[va], collate, batch_size=max(batch_size, 64), shuffle=False)
            if len(va) else None)
     task = ObjectiveTask(net, blocks, objective, label_smoothing=config.label_smoothing, l2sp=config.l2sp,

@@ -51,7 +51,7 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
         if parent.exists():
             break
     if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if not OWN_NAMES.match(p.name) and not p.name.startswith("."))
+        foreign = sorted(p.name for p in out.iterdir() if not OWN_NAMES.fullmatch(p.name) and not p.name.startswith("."))
         if foreign:
             listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise ModelFileError(f"output folder {str(out)!r} already holds files that transferkit did not write "
@@ -63,7 +63,7 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
 
 
 def _check_name(name: str) -> str:
-    if not _SAFE_NAME.match(name) or ".." in name:
+    if not _SAFE_NAME.fullmatch(name) or ".." in name:
         raise ModelFileError(f"file name {name!r} in a model folder must be a plain name (letters, digits, '_', '.', "
                              "'-'; no path separators or '..')")
     return name

@@ -44,7 +44,7 @@ def check_name(name: str) -> str:
             raise ConfigError(f"backbone name {name!r} is not allowed; use hf:PATH with PATH a model directory "
                               "(no '..' components, no control characters)")
         return name
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise ConfigError(f"backbone name {name!r} is not allowed; use letters, digits and '_', '.', '-', '+', ':' "
                           "(no path separators or '..')")
     return name
@@ -59,7 +59,7 @@ def check_architecture(family: str, architecture: str) -> str:
     from a file can never make a family fetch, import or call something else."""
     from ..exceptions import ConfigError
 
-    ok = isinstance(architecture, str) and bool(_ARCH.match(architecture))
+    ok = isinstance(architecture, str) and bool(_ARCH.fullmatch(architecture))
     if ok and family == "torchvision":
         import torchvision
 

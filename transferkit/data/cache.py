@@ -69,7 +69,7 @@ class EmbeddingCache:
         """The entry's folder: a direct child of the root, whatever ``key`` holds (a key is a plain name, 32
         hex digits from :meth:`make_key`; ``../..`` given to ``cache clear --key`` is refused before any path
         is built)."""
-        if not isinstance(key, str) or not _KEY.match(key):
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise CacheError(f"no cache entry {key!r}; a key is a name like the 32 hex digits `transferkit cache info` "
                              "lists")
         return self.root / key

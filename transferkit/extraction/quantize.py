@@ -128,11 +128,16 @@ def _calibrate(prepared: Path, batches: Iterable[dict[str, np.ndarray]], ranges_
                                    augmented_model_path=str(tmp / "augmented.onnx"),
                                    calibrate_method=CalibrationMethod.Percentile,
                                    extra_options={"percentile": PERCENTILE, "symmetric": True})
-    for batch in batches:
-        for name, value in batch.items():
-            for s in range(0, len(value), CALIBRATION_CHUNK):
-                calibrator.collect_data(_Reader([{name: value[s : s + CALIBRATION_CHUNK]}]))
-    save_tensors_data(calibrator.compute_data(), ranges_path)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints progress lines on stdout
+        for batch in batches:
+            for name, value in batch.items():
+                for s in range(0, len(value), CALIBRATION_CHUNK):
+                    calibrator.collect_data(_Reader([{name: value[s : s + CALIBRATION_CHUNK]}]))
+        ranges = calibrator.compute_data()
+    save_tensors_data(ranges, ranges_path)
 
 
 def _check_ranges_support() -> None:

@@ -145,7 +145,7 @@ class StrategyEstimator(BackboneParams):
 
     def use_precision(self, precision: str) -> Any:
         """Predict with ``precision`` (``fp32``/``int8``) instead of the precision the model was fitted
-        with; returns the estimator. int8 on an fp32 model calibrates on the first items predicted."""
+        with; returns the estimator. fp32 always works; int8 needs an int8 model or a text model."""
         check_fitted(self, "strategy_")
         self.strategy_.use_precision(precision)
         self.precision_ = self.strategy_.context.precision

@@ -17,7 +17,6 @@ import torch
 from tests.conftest import make_images, make_texts, run_cli, run_onnx
 from transferkit import TransferClassifier, load_model
 from transferkit.backbones import load_backbone
-from transferkit.estimators import SmallCNNClassifier
 from transferkit.exceptions import ConfigError
 from transferkit.strategies.fine_tuning import FineTuneConfig, fine_tune, lr_find
 from transferkit.strategies.fine_tuning.data import prepare_inputs
@@ -311,15 +310,6 @@ def test_lr_find_suggests_a_finite_rate(tiny_backbone: str, tmp_path: Path) -> N
                                   fine_tune_params={"refit_head": False}).fit(X, y).score(Xt, yt)
 
     assert head_only(result.suggestion) >= 0.8 and head_only(result.suggestion / 100) <= 0.6  # chance is 1/3
-
-
-def test_from_scratch_cnn_baseline_learns() -> None:
-    X, y = make_images(20)
-    clf = SmallCNNClassifier(widths=(8, 16), epochs=12, random_state=0).fit(X, y)
-    Xt, yt = make_images(10, seed=4)
-    assert clf.score(Xt, yt) >= 0.8
-    assert "trained from random init on 32×32" in clf.description_
-    assert clf.history_["stages"][0]["name"] == "scratch"
 
 
 # -- text: a tiny random BERT with a word-level vocabulary -------------------------------------------

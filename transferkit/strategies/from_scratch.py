@@ -88,7 +88,7 @@ class FromScratch(Strategy):
         self.trunk = smallcnn_config(tuple(c.widths), size)
         self.layer = self.trunk.default_layer
         base = load_backbone(self.trunk, pretrained=False, image_size=size, seed=c.seed)
-        setup = build_setup(base, X, y_index, n_classes, ft, layer=None)
+        setup = build_setup(base, X, y_index, n_classes, ft, layer=None, standardize=False)  # random init
         setup["task"].base_weight_decay = ft.weight_decay  # nothing pretrained to protect
         stages = [Stage("scratch", c.epochs, c.lr, warmup=0.05, end_factor=0.01)]
         result = train_network(setup, stages, ft, n_classes, [], fingerprint={}, progress=self.context.progress)

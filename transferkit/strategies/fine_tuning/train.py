@@ -73,11 +73,14 @@ def _objective(objective: Any, n_classes: int) -> Any:
 
 
 def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int, config: FineTuneConfig, *,
-                layer: str | None, validation: bool = True, objective: Any = None) -> dict[str, Any]:
+                layer: str | None, validation: bool = True, objective: Any = None,
+                standardize: bool = True) -> dict[str, Any]:
     """Everything :func:`fine_tune` and :func:`lr_find` share: network, task, batches, blocks.
 
     ``y_index`` holds the targets as ``objective`` encoded them (default: classification, class indices in
-    ``0..n_classes-1``)."""
+    ``0..n_classes-1``). ``standardize=False`` leaves the head's standardisation at the identity: for a
+    random-initialised base whose BatchNorm trains, the untrained base's feature statistics (std ~1e-3 after six
+    conv layers) say nothing about the trained one's, and dividing by them scales the logits up ~1000x."""
     objective = _objective(objective, n_classes)
     n_unfreeze = unfrozen_count(config.unfreeze, len(backbone.config.blocks))
     Y = objective.training_targets(np.asarray(y_index))
@@ -117,9 +120,11 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     plain = ItemBatches(subset(inputs, tr), y_index[tr], collate, batch_size=64, shuffle=False)
     f_train = frozen_features(net.features, plain)
     f_val = frozen_features(net.features, val) if val is not None else None
-    scale = f_train.std(0) if len(f_train) > 1 else torch.ones(dim)
-    net.standardize.mean.copy_(f_train.mean(0))
-    net.standardize.scale.copy_(torch.where(torch.isfinite(scale) & (scale > 1e-6), scale, torch.ones_like(scale)))
+    if standardize:
+        scale = f_train.std(0) if len(f_train) > 1 else torch.ones(dim)
+        net.standardize.mean.copy_(f_train.mean(0))
+        net.standardize.scale.copy_(torch.where(torch.isfinite(scale) & (scale > 1e-6), scale,
+                                                torch.ones_like(scale)))
     head_stage = None
     if not config.train_bn:
         head_stage = {

@@ -364,7 +364,7 @@ def _ft_options(ctx: Context) -> dict[str, Any]:
 @arm("scratch_cnn", "SmallCNNClassifier: small CNN (32-64-128) trained from random init through the same loop, "
      "light augmentation, defaults", default=True)
 def scratch_cnn(split: Split, ctx: Context) -> dict[str, Any]:
-    from transferkit.strategies import SmallCNNClassifier
+    from transferkit.estimators import SmallCNNClassifier
 
     clf = SmallCNNClassifier(random_state=split.seed, **({"epochs": 3} if ctx.args.quick else {}))
     clf.fit(split.X_train, split.y_train)

@@ -143,3 +143,18 @@ def test_audio_augmentation_is_seeded_keeps_length_and_bounds_gain_and_noise() -
     assert ratio.min() > 10 ** (-6.5 / 10) * 0.85 and ratio.max() < 10 ** (6.5 / 10) * 1.05  # ±6 dB gain
     assert ratio.max() / ratio.min() > 1.5  # and the gain does vary
     assert all(abs(peak_hz(o) - 440.0) < 2.0 for o in outs)  # pitch kept: only gain, shift and noise
+
+
+def test_audio_augmentation_of_a_clip_shorter_than_the_shift() -> None:
+    # a drum one-shot of 910 samples (57 ms) against a shift of up to 0.2 s: it crashed the fine-tuning arm of
+    # bench/audio.py (broadcast of 910 samples into 0); now the shift keeps at least half of the clip
+    import torch
+
+    from transferkit.data.augment import make_audio_augment
+
+    wave = tone(440.0, seconds=910 / 16000, noise=0.0)
+    augment = make_audio_augment("strong")
+    torch.manual_seed(0)
+    outs = [augment(wave) for _ in range(50)]
+    assert all(o.shape == wave.shape and np.isfinite(o).all() for o in outs)
+    assert all(np.count_nonzero(np.abs(o) > 1e-6) >= len(wave) // 2 for o in outs)

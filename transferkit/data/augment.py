@@ -80,6 +80,7 @@ def make_audio_augment(level: str, rate: int = 16000) -> Callable[[Any], Any] | 
         u = torch.rand(3).tolist()
         gain = 10 ** ((g_lo + (g_hi - g_lo) * u[0]) / 20)
         shift = int(round((2 * u[1] - 1) * max_shift * rate))
+        shift = max(-(len(w) // 2), min(len(w) // 2, shift))  # a short one-shot keeps at least half of itself
         out = np.zeros_like(w)
         if shift >= 0:
             out[shift:] = w[: len(w) - shift]

@@ -42,8 +42,16 @@ copies of both at their middle and last ranked layers (16 candidates). Text cand
 every layer (embeddings, encoder.layer.0-5), glove-6b-50d, random-init minilm-l6 at encoder.layer.2 and
 .5, random-init GloVe vectors (11 candidates).
 
+``--zoo`` (issue 17) replaces these curated lists with the library's own candidate sets over every installed
+backbone of the modality (``make_candidates(modality, "all", LAYERS)``, random-init controls included):
+``--zoo last`` is what ``rank --backbones all`` and ``fit --backbone auto`` rank by default (the last layer
+of each backbone, a control at each), ``--zoo stages`` the stage ends in the deeper half (``--layers stages``).
+With either, model choice is also scored by its **regret**: the best candidate's test accuracy minus the
+top-ranked pretrained candidate's (the one ``--backbone auto`` picks), for the probe and for the head ``fit``
+trains.
+
 Usage: flock /tmp/transferkit-bench.lock python bench/ranking.py [--datasets fashion,mnist5k,digits,rotten]
-       [--cache-dir DIR] [--quick]
+       [--zoo issue5|last|stages] [--cache-dir DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -124,9 +132,11 @@ def load_split(name: str, seed: int, quick: bool) -> dict[str, Any]:
     raise SystemExit(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
 
 
-def candidates_for(modality: str, quick: bool) -> list[Any]:
-    from transferkit.selection.ranking import Candidate
+def candidates_for(modality: str, quick: bool, zoo: str = "issue5") -> list[Any]:
+    from transferkit.selection.ranking import Candidate, make_candidates
 
+    if zoo != "issue5":  # every installed backbone of the modality, as `rank --backbones all` builds it
+        return make_candidates(modality, "all", zoo, controls=True, seed=0)
     if modality == "image":
         mb = ["features.3", "features.6", "features.10", "features.13", "features.16", "features.17", "features.18"]
         lite = ["blocks.3", "blocks.4", "blocks.5", "blocks.6", "conv_head"]
@@ -230,7 +240,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     split = load_split(name, args.seed, args.quick)
     modality = split["modality"]
     image_size = args.image_size if modality == "image" else None
-    cands = candidates_for(modality, args.quick)
+    cands = candidates_for(modality, args.quick, args.zoo)
     y_train, y_test = np.asarray(split["y_train"]), np.asarray(split["y_test"])
     log(f"{name}: {len(y_train)} train / {len(y_test)} test, {len(cands)} candidates")
 
@@ -315,6 +325,9 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
             probe_controls.append({"layer": f"{row['backbone']}:{row['layer']}", "control": row["probe_test_accuracy"],
                                    "pretrained": pre["probe_test_accuracy"]})
     finetune = finetune_top(cold, split, image_size, args) if args.finetune == "top" else None
+    choice = model_choice(cold, rows)
+    log(f"  top-ranked {choice['top_ranked']}: regret {choice['regret_probe']:.4f} (probe), "
+        f"{choice['regret_fit_head']:.4f} (fit head)")
     extract_s = cold.timings["extract_s"] + cold.timings["source_probs_s"]
     cheap_scores_s = sum(sum(v for k, v in r.score_s.items() if k in DEFAULT_SCORES) for r in warm.results)
     train_all_s = sum(row["extract_train_s"] for row in rows) + head_s_total
@@ -333,6 +346,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "controls_below_pretrained": controls,
         "probe_controls": probe_controls,
         "ranking_order_default_score": [r.candidate.label for r in cold.results],
+        "model_choice": choice,
         "recommendation": cold.recommendation,
         "finetune_top": finetune,
         "timing": {
@@ -356,6 +370,25 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "cpu_warm": warm_cpu.as_dict(),
         },
     }
+
+
+def model_choice(ranking: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Regret of the top-ranked pretrained candidate (what ``fit --backbone auto`` picks): the best
+    candidate's test accuracy minus its own, for the probe (the τ target) and for the head ``fit`` trains."""
+    top = ranking.top.candidate.label
+    by_label = {row["candidate"]: row for row in rows}
+    out: dict[str, Any] = {"top_ranked": top}
+    for key, name in (("probe_test_accuracy", "probe"), ("fit_head_test_accuracy", "fit_head")):
+        best = max(rows, key=lambda row: row[key])
+        out[f"best_{name}"] = best["candidate"]
+        out[f"best_{name}_accuracy"] = best[key]
+        out[f"top_{name}_accuracy"] = by_label[top][key]
+        out[f"regret_{name}"] = rounded(best[key] - by_label[top][key], 4)
+    pre = [row for row in rows if not row["control"]]
+    out["regret_probe_among_pretrained"] = rounded(max(r["probe_test_accuracy"] for r in pre)
+                                                   - by_label[top]["probe_test_accuracy"], 4)
+    out["within_1_point"] = bool(out["regret_probe"] <= 0.01 and out["regret_fit_head"] <= 0.01)
+    return out
 
 
 def finetune_top(ranking: Any, split: dict[str, Any], image_size: int | None, args: argparse.Namespace) -> dict[str, Any]:
@@ -394,6 +427,9 @@ def main() -> None:
     add_common_args(p, default_seeds="0")
     p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of " + ", ".join(DATASETS))
     p.add_argument("--image-size", type=int, default=112)
+    p.add_argument("--zoo", choices=("issue5", "last", "stages"), default="issue5",
+                   help="candidates: issue 5's curated lists (default), or every installed backbone at its last "
+                        "layer / stage ends with controls (what `rank --backbones all` ranks)")
     p.add_argument("--finetune", choices=("top", "none"), default="top",
                    help="fine-tune the top-ranked candidate (engine defaults) to time fine-tuning (default: top)")
     args = p.parse_args()
@@ -414,7 +450,10 @@ def main() -> None:
         "loadavg_after": loadavg(),
         "wall_s": rounded(time.perf_counter() - t0, 1),
         "default_score": DEFAULT_SCORE,
+        "zoo": args.zoo,
         "summary": summarise(per_dataset),
+        "model_choice": {d: r["model_choice"] for d, r in per_dataset.items()},
+        "noise_ceiling_tau": {d: r["noise_ceiling_tau"] for d, r in per_dataset.items()},
         "datasets": per_dataset,
     })
 

@@ -13,7 +13,14 @@ every arm trains on the same snippets and is scored on the same test snippets. L
   features, stage 2 all blocks at a 10x lower rate; with 8 per class no validation split is carved, so the
   stages run their full automatic length);
 - ``minilm/fine_tune+contrastive``: the same after 20 rounds of SetFit contrastive pre-tuning of the encoder
-  (``fine_tune_params={"contrastive": 20}``).
+  (``fine_tune_params={"contrastive": 20}``);
+- ``mpnet/...``: the same arms on all-mpnet-base-v2 (``mpnet-base``, issue 17);
+- ``setfit``: SetFit 1.2 itself (benchmark machine only: ``pip install setfit==1.2.0``, which adds
+  sentence-transformers, datasets, evaluate, accelerate and leaves torch / transformers as they are) on
+  all-mpnet-base-v2 read from transferkit's weights cache (the sentence-transformers directory the
+  ``mpnet-base`` pieces unzip to; offline), with the settings of SetFit's README and paper: ``num_iterations=20`` (20 positive and 20
+  negative pairs per labelled snippet), one epoch of contrastive tuning, batch 16, body learning rate at
+  SetFit's default, logistic-regression head (SetFit's default head), ``seed`` = the draw's seed.
 
 Target: at 8 per class the best transfer arm >= TF-IDF + 10 points (mean over seeds).
 Usage: python bench/text_table.py [--seeds 0,1,2] [--sizes 8,64] [--arms tfidf,minilm/fe,...] [--quick]
@@ -112,13 +119,48 @@ def arm_ft_contrastive(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.
     return arm_ft(Xtr, ytr, Xte, yte, seed, args, {"contrastive": 2 if args.quick else 20})
 
 
+def arm_setfit(Xtr: list[str], ytr: np.ndarray, Xte: list[str], yte: np.ndarray, seed: int,
+               args: Any) -> dict[str, Any]:
+    """SetFit 1.2 on the same all-mpnet-base-v2 weights transferkit loads for ``mpnet-base``."""
+    import contextlib
+    import os
+    import tempfile
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is a local directory; no hub access
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import setfit
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from transferkit.backbones import get_config
+    from transferkit.backbones.weights import resolve_weights
+
+    weights = resolve_weights(get_config("mpnet-base"), install=False)
+    model = SetFitModel.from_pretrained(str(weights.path), device="cpu")
+    classes = np.unique(ytr)  # string labels ('fresh', 'rotten') as indices for SetFit
+    train = Dataset.from_dict({"text": list(Xtr), "label": np.searchsorted(classes, ytr).tolist()})
+    # SetFit logs its losses with print(): kept off stdout, which carries the JSON; checkpoints to a temp dir
+    with tempfile.TemporaryDirectory(prefix="setfit-") as out, contextlib.redirect_stdout(sys.stderr):
+        targs = TrainingArguments(output_dir=out, batch_size=16, num_epochs=1,
+                                  num_iterations=2 if args.quick else 20, seed=seed,
+                                  show_progress_bar=False, report_to="none")
+        trainer = Trainer(model=model, args=targs, train_dataset=train)
+        t0 = time.perf_counter()
+        trainer.train()
+        train_s = time.perf_counter() - t0
+        pred = classes[np.asarray(model.predict(list(Xte), show_progress_bar=False, as_numpy=True))]
+    return {"accuracy": float(np.mean(pred == yte)), "setfit": setfit.__version__, "train_s": round(train_s, 1),
+            "weights_sha256": weights.sha256[:16]}
+
+
 ARMS = {"tfidf": arm_tfidf, "minilm/fe": arm_fe, "minilm/fine_tune": arm_ft,
         "minilm/fine_tune+contrastive": arm_ft_contrastive,
         # all-mpnet-base-v2 (768-d, 110 M parameters), packaged by issue 17
         "mpnet/fe": functools.partial(arm_fe, backbone="mpnet-base"),
         "mpnet/fine_tune": functools.partial(arm_ft, backbone="mpnet-base"),
         "mpnet/fine_tune+contrastive": lambda *a: arm_ft(*a, {"contrastive": 2 if a[-1].quick else 20},
-                                                         backbone="mpnet-base")}
+                                                         backbone="mpnet-base"),
+        "setfit": arm_setfit}
 
 
 def main() -> None:

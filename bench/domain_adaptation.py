@@ -159,7 +159,7 @@ def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt:
 
     t0 = time.perf_counter()
     da = DomainAdapter(args.backbone, method="auto", trunk="small-cnn", epochs=args.epochs, random_state=seed,
-                       optimizer=args.optimizer, augment=args.augment, progress=False,
+                       optimizer=args.optimizer, source_augment=args.augment, progress=False,
                        candidates=args.candidates.split(",") if args.candidates else None).fit(Xs, ys, X_target=Xt)
     fit_s = time.perf_counter() - t0
     cmp = da.compare(Xt, yt)

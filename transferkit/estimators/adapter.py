@@ -29,7 +29,7 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
     digits). ``epochs``, ``lr`` (the peak learning rate, the backbone's layers at a tenth of it; default 3e-3 for
     AdamW, 1e-2 for SGD), ``trade_off`` (weight of the transfer loss) set the deep budget; ``optimizer``:
     ``"adamw"`` or ``"sgd"`` (TLlib's recipe for adversarial adaptation: momentum 0.9, Nesterov, weight decay
-    1e-3, ``lr (1 + 10 p)^-0.75``); ``augment``: ``"none"`` or ``"affine"`` (a small random rotation / shift /
+    1e-3, ``lr (1 + 10 p)^-0.75``); ``source_augment``: ``"none"`` or ``"affine"`` (a small random rotation / shift /
     zoom of the source images in training, no flip: for digits and characters); ``n_components`` the subspace/TCA dimension; ``validation_fraction``
     the share of the source held out to score the candidates.
 
@@ -45,7 +45,8 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
 
     def __init__(self, backbone: str = "mobilenet_v2", layer: str | None = "last", method: str = "auto", *,
                  candidates: list[str] | tuple[str, ...] | None = None, trunk: str = "backbone", epochs: int = 15,
-                 lr: float | None = None, trade_off: float = 1.0, optimizer: str = "adamw", augment: str = "none", n_components: int = 64, validation_fraction: float = 0.2,
+                 lr: float | None = None, trade_off: float = 1.0, optimizer: str = "adamw",
+                 source_augment: str = "none", n_components: int = 64, validation_fraction: float = 0.2,
                  image_size: int | None = None, weights: str | os.PathLike[str] | None = None, pretrained: bool = True,
                  batch_size: int | None = None, engine: str = "auto", cache: bool = True,
                  cache_dir: str | os.PathLike[str] | None = None, n_jobs: int | None = None,

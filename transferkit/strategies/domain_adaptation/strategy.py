@@ -72,7 +72,7 @@ class DomainAdaptation(Strategy):
         "epochs": Option(15, None, "--epochs"),
         "lr": Option(None, float_range(1e-6, 1.0, allow_none=True), "--lr"),
         "optimizer": Option("adamw", one_of(*OPTIMIZERS), "--optimizer"),
-        "augment": Option("none", one_of(*AUGMENTS), "--augment"),
+        "source_augment": Option("none", one_of(*AUGMENTS), "--source-augment"),
         "trade_off": Option(1.0, float_range(0.0, 100.0), "--trade-off"),
         "n_components": Option(64, None, "--n-components"),
         "validation_fraction": Option(0.2, float_range(0.05, 0.5), None),
@@ -81,7 +81,7 @@ class DomainAdaptation(Strategy):
     @classmethod
     def configure(cls, params: dict[str, Any], context: Context) -> AdaptConfig:
         # parameters other estimators share with this strategy (``lr``, ``epochs``) may be None there
-        params = {**params, **{k: cls.options[k].default for k in ("epochs", "optimizer", "augment")
+        params = {**params, **{k: cls.options[k].default for k in ("epochs", "optimizer", "source_augment")
                                if params.get(k) is None}}
         values = super().configure(params, context)
         if values["lr"] is None:
@@ -95,7 +95,7 @@ class DomainAdaptation(Strategy):
                               f"{context.config.modality} backbone; use trunk='backbone'")
         return AdaptConfig(values["method"], candidates, values["trunk"], values["epochs"], float(values["lr"]),
                            float(values["trade_off"]), values["n_components"], float(values["validation_fraction"]),
-                           context.batch_size or 64, optimizer=values["optimizer"], augment=values["augment"])
+                           context.batch_size or 64, optimizer=values["optimizer"], augment=values["source_augment"])
 
     # -- training --------------------------------------------------------------------------------------
     def fit(self, X: Any, y_index: np.ndarray, n_classes: int) -> None:

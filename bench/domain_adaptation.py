@@ -6,7 +6,7 @@ direction and seed, in the same run:
 - transferkit's ``DomainAdapter(method="auto")`` over every candidate — shallow methods on the frozen
   ``--backbone`` embeddings (source-only, CORAL, subspace alignment, linear TCA, importance reweighting) and
   deep methods on a small CNN trained end to end (deep-source-only, DANN, CDAN+E, Deep CORAL, MK-MMD) — its
-  label-free choice (lowest DEV risk), each candidate's target accuracy, and the oracle (best on the target);
+  label-free choice (lowest DEV risk among candidates whose importance weights cover the target), each candidate's target accuracy, and the oracle (best on the target);
 - the peer ``skada`` (pip) on the same embeddings and on raw pixels: CORAL, subspace alignment and entropic
   OT mapping, each with a logistic regression, and its source-only logistic regression;
 - wall time of every method (a shared, loaded 2-core machine: compare within a run only).

@@ -396,3 +396,24 @@ def test_small_cnn_trunk_is_not_standardised_by_its_untrained_statistics(tiny_ba
     assert all(np.isfinite(e["train_loss"]) and e["train_loss"] < 2 * np.log(3) for e in history), history
     assert history[-1]["train_accuracy"] > 0.9
     assert np.allclose(head.mean, 0.0) and np.allclose(head.scale, 1.0)
+
+
+def test_an_epoch_covers_the_larger_domain() -> None:
+    from transferkit.strategies.domain_adaptation.deep import PairedBatches
+    from transferkit.strategies.fine_tuning.data import stack_batch
+    from transferkit.training import ItemBatches
+
+    def batches(n: int, seed: int) -> ItemBatches:
+        return ItemBatches(torch.arange(n, dtype=torch.float32)[:, None], np.zeros(n, dtype=np.int64), stack_batch,
+                           batch_size=4, shuffle=True, seed=seed)
+
+    small_source = PairedBatches(batches(8, 0), batches(28, 1))
+    assert len(small_source) == 7
+    steps = list(small_source.epoch(0))
+    target_seen = torch.cat([xt[0][:, 0] for _, _, xt in steps])
+    assert sorted(target_seen.tolist()) == list(range(28))  # every target item once
+    source_seen = torch.cat([xs[0][:, 0] for xs, _, _ in steps]).tolist()
+    assert len(source_seen) == 28 and set(source_seen) == set(range(8))  # the source cycled
+    big_source = PairedBatches(batches(28, 0), batches(8, 1))
+    assert len(big_source) == 7 and sorted(torch.cat([xs[0][:, 0] for xs, _, _ in big_source.epoch(0)]).tolist()) \
+        == list(range(28))

@@ -18,7 +18,8 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
 
     ``method``: ``"auto"`` (default: every method in ``candidates`` is fitted and the one with the lowest
     deep-embedded-validation risk — estimated from source-validation losses weighted by the target/source
-    density ratio of the method's own features, never from a target label — is kept), a shallow method on
+    density ratio of the method's own features, never from a target label — is kept, among the candidates whose
+    density ratios cover the target: see :func:`~transferkit.strategies.domain_adaptation.selection.select`), a shallow method on
     the frozen backbone's cached embeddings (``"source-only"``, ``"coral"``, ``"subspace"``, ``"tca"``,
     ``"reweight"``) or a deep one trained end to end (``"deep-source-only"``, ``"dann"``, ``"cdan"``,
     ``"deep-coral"``, ``"mmd"``). The method's source-only baseline (same trunk, budget and seed) is always

@@ -6,7 +6,7 @@ direction and seed, in the same run:
 - transferkit's ``DomainAdapter(method="auto")`` over every candidate — shallow methods on the frozen
   ``--backbone`` embeddings (source-only, CORAL, subspace alignment, linear TCA, importance reweighting) and
   deep methods on a small CNN trained end to end (deep-source-only, DANN, CDAN+E, Deep CORAL, MK-MMD) — its
-  label-free choice (lowest DEV risk), each candidate's target accuracy, and the oracle (best on the target);
+  label-free choice (lowest DEV risk among candidates whose importance weights cover the target), each candidate's target accuracy, and the oracle (best on the target);
 - the peer ``skada`` (pip) on the same embeddings and on raw pixels: CORAL, subspace alignment and entropic
   OT mapping, each with a logistic regression, and its source-only logistic regression;
 - wall time of every method (a shared, loaded 2-core machine: compare within a run only).
@@ -70,8 +70,9 @@ SKADA_SKIP: set[str] = set()
 
 def method_rows(cmp: dict[str, Any]) -> dict[str, Any]:
     """Per method of a DomainAdapter.compare(): target accuracy, label-free scores, fit seconds."""
-    return {r["method"]: {"target_accuracy": r["target_accuracy"], "dev_risk": r["dev_risk"],
-                          "domain_accuracy": r["domain_accuracy"], "seconds": r["fit_s"]} for r in cmp["selection"]}
+    keys = ("dev_risk", "iwv_risk", "weight_mean", "domain_accuracy", "source_val_accuracy", "target_entropy")
+    return {r["method"]: {"target_accuracy": r["target_accuracy"], **{k: r[k] for k in keys if k in r},
+                          "seconds": r["fit_s"]} for r in cmp["selection"]}
 
 
 def skada_rows(F_s: np.ndarray, y_s: np.ndarray, F_t: np.ndarray, y_t: np.ndarray, tag: str) -> dict[str, Any]:
@@ -158,7 +159,8 @@ def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt:
 
     t0 = time.perf_counter()
     da = DomainAdapter(args.backbone, method="auto", trunk="small-cnn", epochs=args.epochs, random_state=seed,
-                       progress=False).fit(Xs, ys, X_target=Xt)
+                       optimizer=args.optimizer, source_augment=args.augment, progress=False,
+                       candidates=args.candidates.split(",") if args.candidates else None).fit(Xs, ys, X_target=Xt)
     fit_s = time.perf_counter() - t0
     cmp = da.compare(Xt, yt)
     rows = method_rows(cmp)
@@ -255,6 +257,10 @@ def main() -> None:
     p.add_argument("--mnist", type=int, default=None, help="MNIST images to use (max 5000)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--backbone", default="mobilenet_v2")
+    p.add_argument("--candidates", default=None, help="comma-separated candidates for auto (default: all)")
+    p.add_argument("--optimizer", default="adamw", help="deep methods: adamw or sgd")
+    p.add_argument("--augment", default="none", help="deep methods' source augmentation: none or affine")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("--directions", default="mnist->digits,digits->mnist")
     p.add_argument("--pixels-only", action="store_true",
                    help="only the shallow methods on raw pixels (transferkit's and skada's): minutes, not hours")
@@ -277,6 +283,10 @@ def main() -> None:
         print(json.dumps({"settings": vars(args), "summary": summarise(runs), "runs": runs}, indent=1, default=str))
         return
     args.load_average_at_start = os.getloadavg()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.text:
         args.seeds = args.seeds or (1 if args.quick else 3)
         args.per_group = args.per_group or (100 if args.quick else 250)

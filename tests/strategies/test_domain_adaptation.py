@@ -21,7 +21,12 @@ from transferkit.strategies.domain_adaptation.losses import (
     MultiKernelMMD,
     dann_coefficient,
 )
-from transferkit.strategies.domain_adaptation.selection import dev_risk, domain_accuracy, select
+from transferkit.strategies.domain_adaptation.selection import (
+    candidate_scores,
+    dev_risk,
+    domain_accuracy,
+    select,
+)
 from transferkit.strategies.domain_adaptation.shallow import align, fit_linear, target_view
 
 from ..conftest import make_images
@@ -77,7 +82,8 @@ def test_shallow_adaptation_reduces_the_domain_gap_and_helps_on_a_synthetic_shif
     assert gaps["coral"] < 0.6 and gaps["subspace"] < 0.6  # a domain classifier can no longer tell them apart
 
 
-def _train_on_a_toy_shift(method: str, epochs: int = 20) -> tuple[Any, list[dict], torch.Tensor, torch.Tensor, np.ndarray]:
+def _train_on_a_toy_shift(method: str, epochs: int = 20, optimizer: str = "adamw", lr: float = 3e-3
+                          ) -> tuple[Any, list[dict], torch.Tensor, torch.Tensor, np.ndarray]:
     """``(net, history, source features, target inputs, target labels)`` after ``method`` on three Gaussian
     classes in 6-D whose target is translated by 2 in every dimension (an MLP trunk, 400 items per domain)."""
     from torch import nn
@@ -101,8 +107,8 @@ def _train_on_a_toy_shift(method: str, epochs: int = 20) -> tuple[Any, list[dict
         net.standardize.scale.copy_(f0.std(0).clamp_min(1e-3))
     src = ItemBatches(Fs, ys, stack_batch, batch_size=64, shuffle=True, seed=0)
     tgt = ItemBatches(Ft, np.zeros(len(Ft), dtype=np.int64), stack_batch, batch_size=64, shuffle=True, seed=1)
-    history = train_deep(method, net, src, tgt, None, n_classes=3, epochs=epochs, lr=3e-3, trade_off=1.0,
-                         features_lr_scale=1.0, seed=0, progress=False)
+    history = train_deep(method, net, src, tgt, None, n_classes=3, epochs=epochs, lr=lr, trade_off=1.0,
+                         features_lr_scale=1.0, seed=0, progress=False, optimizer=optimizer)
     return net, history, Fs, Ft, yt
 
 
@@ -119,6 +125,17 @@ def test_dann_discriminator_accuracy_falls_toward_chance() -> None:
     assert late < max(acc) - 0.1 and late < 0.85  # then the features align and it falls toward chance
     with torch.no_grad():
         assert float((net(Ft).argmax(1).numpy() == yt).mean()) > 0.85
+
+
+def test_dann_with_sgd_trains_its_discriminator_and_is_deterministic() -> None:
+    net, history, Fs, Ft, yt = _train_on_a_toy_shift("dann", optimizer="sgd", lr=0.01)
+    acc = [e["train_domain_acc"] for e in history]
+    assert max(acc) > 0.9 and min(acc) > 0.4  # the discriminator learns, and is never pushed far below chance
+    assert float(np.mean(acc[-3:])) < max(acc) - 0.1  # while the features align
+    with torch.no_grad():
+        assert float((net(Ft).argmax(1).numpy() == yt).mean()) > 0.85
+    again, _, _, _, _ = _train_on_a_toy_shift("dann", optimizer="sgd", lr=0.01)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +172,35 @@ def test_dev_risk_and_selection() -> None:
     assert dev_risk(losses, np.ones(4)) == pytest.approx(losses.mean())
     table = [{"method": "a", "dev_risk": 0.3, "iwv_risk": 0.3}, {"method": "b", "dev_risk": -0.2, "iwv_risk": 0.5},
              {"method": "c", "dev_risk": 0.0, "iwv_risk": 0.2}]
-    assert select(table) == "c"  # b's negative estimate is floored at 0; c wins on IWV
+    assert select(table) == "c"  # b's negative estimate is replaced by its IWV risk (0.5); c wins
+    table[1]["iwv_risk"], table[2]["dev_risk"] = 0.1, 0.15
+    assert select(table) == "b"
+
+
+def test_selection_skips_a_candidate_whose_features_separate_the_domains() -> None:
+    """Candidate "separated" fits the source almost perfectly but its features put the target far from every
+    source item; "aligned" has a higher source loss on features where the domains overlap. DEV alone prefers
+    the separated one (its weights are ~0, so it returns about its source loss); its weights do not cover the
+    target, so the selection takes the aligned one."""
+    rng = np.random.default_rng(0)
+    y_val = np.arange(300) % 3
+
+    def probs(loss: float) -> np.ndarray:
+        p = np.full((300, 3), (1 - np.exp(-loss)) / 2)
+        p[np.arange(300), y_val] = np.exp(-loss)
+        return p
+
+    def scores(shift: float, loss: float) -> dict:
+        src = rng.normal(size=(600, 4))
+        val = rng.normal(size=(300, 4))
+        tgt = rng.normal(size=(600, 4)) + shift
+        return candidate_scores(src, val, tgt, probs(loss), y_val, np.full((600, 3), 1 / 3), seed=0)
+
+    table = [{"method": "separated", **scores(8.0, 0.01)}, {"method": "aligned", **scores(0.0, 0.3)}]
+    assert table[0]["dev_risk"] < table[1]["dev_risk"]  # DEV alone would keep the separated candidate
+    assert table[0]["weight_mean"] < 0.1 and 0.8 < table[1]["weight_mean"] < 1.2
+    assert select(table) == "aligned"
+    assert select(table[:1]) == "separated"  # with nothing covered, the best-covered candidate is kept
 
 
 def _target_images() -> tuple[np.ndarray, np.ndarray]:
@@ -351,3 +396,24 @@ def test_small_cnn_trunk_is_not_standardised_by_its_untrained_statistics(tiny_ba
     assert all(np.isfinite(e["train_loss"]) and e["train_loss"] < 2 * np.log(3) for e in history), history
     assert history[-1]["train_accuracy"] > 0.9
     assert np.allclose(head.mean, 0.0) and np.allclose(head.scale, 1.0)
+
+
+def test_an_epoch_covers_the_larger_domain() -> None:
+    from transferkit.strategies.domain_adaptation.deep import PairedBatches
+    from transferkit.strategies.fine_tuning.data import stack_batch
+    from transferkit.training import ItemBatches
+
+    def batches(n: int, seed: int) -> ItemBatches:
+        return ItemBatches(torch.arange(n, dtype=torch.float32)[:, None], np.zeros(n, dtype=np.int64), stack_batch,
+                           batch_size=4, shuffle=True, seed=seed)
+
+    small_source = PairedBatches(batches(8, 0), batches(28, 1))
+    assert len(small_source) == 7
+    steps = list(small_source.epoch(0))
+    target_seen = torch.cat([xt[0][:, 0] for _, _, xt in steps])
+    assert sorted(target_seen.tolist()) == list(range(28))  # every target item once
+    source_seen = torch.cat([xs[0][:, 0] for xs, _, _ in steps]).tolist()
+    assert len(source_seen) == 28 and set(source_seen) == set(range(8))  # the source cycled
+    big_source = PairedBatches(batches(28, 0), batches(8, 1))
+    assert len(big_source) == 7 and sorted(torch.cat([xs[0][:, 0] for xs, _, _ in big_source.epoch(0)]).tolist()) \
+        == list(range(28))

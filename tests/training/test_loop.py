@@ -83,7 +83,7 @@ def test_schedules() -> None:
     (Stage("s", 1, 0.0), r"stage 's': lr=0.0 is not allowed; expected a positive number"),
     (Stage("s", 1, float("nan")), r"lr=nan is not allowed"),
     (Stage("s", 1, 0.1, warmup=1.5), r"warmup=1.5 is not allowed; expected a fraction in \[0, 1\)"),
-    (Stage("s", 1, 0.1, schedule="linear"), r"schedule='linear' is not allowed; expected 'cosine'"),
+    (Stage("s", 1, 0.1, schedule="linear"), r"schedule='linear' is not allowed; expected one of 'cosine', 'constant', 'exponential', 'inverse'"),
 ])
 def test_bad_configuration_fails_before_the_first_batch(stage: Stage, message: str) -> None:
     task = ToyTask()
@@ -198,3 +198,40 @@ def test_weight_average_validates_the_average_and_trains_on_from_the_raw_weights
     final = task.model[3].weight
     assert not any(torch.equal(final, s["3.weight"]) for s in record.steps[per_epoch:])
     assert average.updates == 2 * per_epoch
+
+
+def test_sgd_option_trains_and_is_deterministic_with_a_seed() -> None:
+    def run(seed: int) -> tuple[list[dict], list[torch.Tensor]]:
+        task = ToyTask()
+        history = Trainer(seed=seed, optimizer="sgd", momentum=0.9, nesterov=True).fit(
+            task, toy_batches(), toy_batches(48, seed=1, shuffle=False), [Stage("sgd", 15, 0.05, schedule="inverse")])
+        return history, [p.detach().clone() for p in task.model.parameters()]
+
+    history, a = run(0)
+    assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"] and history[-1]["val_acc"] >= 0.9
+    _, b = run(0)
+    _, c = run(1)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+
+    seen: list[torch.optim.Optimizer] = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, trainer: Trainer, logs: dict) -> None:
+            seen.append(trainer.optimizer)
+
+    Trainer([Spy()], seed=0, optimizer="sgd").fit(ToyTask(), toy_batches(), None, [Stage("s", 1, 0.05)])
+    opt = seen[0]
+    assert isinstance(opt, torch.optim.SGD)
+    assert opt.defaults["momentum"] == 0.9 and opt.defaults["nesterov"] is True
+    with pytest.raises(ConfigError, match="optimizer='adam'"):
+        Trainer(optimizer="adam")
+
+
+def test_inverse_schedule_is_dann_annealing() -> None:
+    s = Stage("s", 1, 0.01, schedule="inverse")
+    factors = [s.lr_factor(i, 11) for i in range(11)]
+    assert factors[0] == 1.0
+    assert factors[5] == pytest.approx((1 + 5.0) ** -0.75)
+    assert factors[-1] == pytest.approx(11.0 ** -0.75)
+    assert all(a > b for a, b in zip(factors, factors[1:], strict=False))

@@ -81,7 +81,9 @@ def adapt(
     candidates: Annotated[str | None, typer.Option(help="With --method auto: comma-separated methods to try (default: all).")] = None,
     trunk: Annotated[str, typer.Option(help="Deep methods: 'backbone' (a trained copy of --backbone) or 'small-cnn' (random-init CNN at the images' native size, for small images such as digits).")] = "backbone",
     epochs: Annotated[int, typer.Option(help="Deep methods: training epochs over the source.")] = 15,
-    lr: Annotated[float, typer.Option(help="Deep methods: peak learning rate (the backbone's layers train at a tenth of it).")] = 3e-3,
+    lr: Annotated[float | None, typer.Option(help="Deep methods: peak learning rate (the backbone's layers train at a tenth of it; default 3e-3 with adamw, 1e-2 with sgd).")] = None,
+    optimizer: Annotated[str, typer.Option(help="Deep methods: adamw, or sgd (momentum 0.9, Nesterov, lr x (1 + 10p)^-0.75, TLlib's recipe).")] = "adamw",
+    source_augment: Annotated[str, typer.Option("--source-augment", help="Deep methods: source augmentation, none or affine (small rotation / shift / zoom, no flip: digits, characters).")] = "none",
     trade_off: Annotated[float, typer.Option("--trade-off", help="Deep methods: weight of the transfer loss.")] = 1.0,
     n_components: Annotated[int, typer.Option("--n-components", help="Subspace alignment / TCA dimension.")] = 64,
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels.")] = None,
@@ -105,6 +107,7 @@ def adapt(
     X_t, y_t, how = load_target(target, text_column, path_column, label_column)
     say(how)
     da = DomainAdapter(backbone, method=method, trunk=trunk, epochs=epochs, lr=lr, trade_off=trade_off,
+                       optimizer=optimizer, source_augment=source_augment,
                        n_components=n_components, image_size=image_size, batch_size=batch_size, random_state=seed,
                        progress=progress,
                        candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None)

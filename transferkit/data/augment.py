@@ -56,6 +56,22 @@ def make_augment(level: str, size: int) -> Callable[[torch.Tensor], torch.Tensor
     return augment
 
 
+def make_affine_augment(degrees: float = 10.0, translate: float = 0.1,
+                        scale: tuple[float, float] = (0.9, 1.1)) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A small random affine warp (rotation up to ``degrees``, shift up to ``translate`` of the side, zoom in
+    ``scale``; no flip, no crop) of a uint8 ``(H, W, C)`` tensor — for digits and characters, where flips and
+    crops change the label (domain adaptation's ``augment="affine"``)."""
+    from torchvision.transforms import v2
+
+    warp = v2.RandomAffine(degrees=degrees, translate=(translate, translate), scale=scale)
+
+    def augment(pixels: torch.Tensor) -> torch.Tensor:
+        return warp(pixels.permute(2, 0, 1)).permute(1, 2, 0).contiguous()
+
+    augment.level = "affine"  # type: ignore[attr-defined]
+    return augment
+
+
 #: per level: (gain range in dB, largest time shift in seconds, SNR range in dB of the added noise)
 AUDIO_AUGMENT = {"light": ((-6.0, 6.0), 0.1, (20.0, 40.0)), "strong": ((-10.0, 10.0), 0.2, (5.0, 30.0))}
 

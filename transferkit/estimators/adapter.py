@@ -18,7 +18,8 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
 
     ``method``: ``"auto"`` (default: every method in ``candidates`` is fitted and the one with the lowest
     deep-embedded-validation risk — estimated from source-validation losses weighted by the target/source
-    density ratio of the method's own features, never from a target label — is kept), a shallow method on
+    density ratio of the method's own features, never from a target label — is kept, among the candidates whose
+    density ratios cover the target: see :func:`~transferkit.strategies.domain_adaptation.selection.select`), a shallow method on
     the frozen backbone's cached embeddings (``"source-only"``, ``"coral"``, ``"subspace"``, ``"tca"``,
     ``"reweight"``) or a deep one trained end to end (``"deep-source-only"``, ``"dann"``, ``"cdan"``,
     ``"deep-coral"``, ``"mmd"``). The method's source-only baseline (same trunk, budget and seed) is always
@@ -26,8 +27,11 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
 
     ``trunk``: deep methods train a copy of ``backbone`` (``"backbone"``, images at ``image_size`` or at most
     112 px) or a random-init small CNN at the images' native size (``"small-cnn"``, for small images such as
-    digits). ``epochs``, ``lr`` (AdamW, the backbone's layers at a tenth of it), ``trade_off`` (weight of the
-    transfer loss) set the deep budget; ``n_components`` the subspace/TCA dimension; ``validation_fraction``
+    digits). ``epochs``, ``lr`` (the peak learning rate, the backbone's layers at a tenth of it; default 3e-3 for
+    AdamW, 1e-2 for SGD), ``trade_off`` (weight of the transfer loss) set the deep budget; ``optimizer``:
+    ``"adamw"`` or ``"sgd"`` (TLlib's recipe for adversarial adaptation: momentum 0.9, Nesterov, weight decay
+    1e-3, ``lr (1 + 10 p)^-0.75``); ``source_augment``: ``"none"`` or ``"affine"`` (a small random rotation / shift /
+    zoom of the source images in training, no flip: for digits and characters); ``n_components`` the subspace/TCA dimension; ``validation_fraction``
     the share of the source held out to score the candidates.
 
     Fitted attributes: ``classes_``, ``method_`` (the method kept), ``baseline_``, ``selection_`` (one row per
@@ -42,7 +46,8 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
 
     def __init__(self, backbone: str = "mobilenet_v2", layer: str | None = "last", method: str = "auto", *,
                  candidates: list[str] | tuple[str, ...] | None = None, trunk: str = "backbone", epochs: int = 15,
-                 lr: float = 3e-3, trade_off: float = 1.0, n_components: int = 64, validation_fraction: float = 0.2,
+                 lr: float | None = None, trade_off: float = 1.0, optimizer: str = "adamw",
+                 source_augment: str = "none", n_components: int = 64, validation_fraction: float = 0.2,
                  image_size: int | None = None, weights: str | os.PathLike[str] | None = None, pretrained: bool = True,
                  batch_size: int | None = None, engine: str = "auto", cache: bool = True,
                  cache_dir: str | os.PathLike[str] | None = None, n_jobs: int | None = None,

@@ -11,7 +11,8 @@ small enough to read in one sitting, as nanoGPT's:
 - callbacks (``transferkit.training.callbacks``) do everything else through hooks: history, early stopping,
   checkpoints, progress bars, and freezing/unfreezing of blocks between and within stages.
 
-The optimiser is AdamW. It is built at the start of every stage from ``task.param_groups()`` and extended
+The optimiser is AdamW (or SGD with momentum: ``Trainer(optimizer="sgd")``). It is built at the start of every
+stage from ``task.param_groups()`` and extended
 (never rebuilt) when a callback unfreezes more parameters mid-stage; its state is saved and restored by
 parameter *name*, so a resumed run sees exactly the optimiser state of the uninterrupted one.
 
@@ -35,7 +36,10 @@ from torch import nn
 
 from ..exceptions import ConfigError
 from .callbacks import History
-from .types import Batches, Stage, Task, TrainingDivergedError
+from .types import SCHEDULES, Batches, Stage, Task, TrainingDivergedError
+
+#: the optimisers :class:`Trainer` builds
+OPTIMIZERS = ("adamw", "sgd")
 
 
 class Trainer:
@@ -50,6 +54,9 @@ class Trainer:
         seed: seeds dropout, augmentation and batch order.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
         betas: AdamW's.
+        optimizer: ``"adamw"`` (default) or ``"sgd"`` (``momentum``, Nesterov when ``nesterov``; the weight decay
+            of each group is SGD's L2 penalty there) — e.g. adversarial domain adaptation, whose gradient-reversal
+            weight AdamW's per-parameter normalisation would cancel.
         on_divergence: ``"raise"`` a :class:`TrainingDivergedError`, or ``"stop"`` the fit quietly (LR finder).
 
     During ``fit`` the trainer exposes its position: ``stage_index``, ``stage``, ``epoch`` (epochs done
@@ -58,9 +65,12 @@ class Trainer:
     """
 
     def __init__(self, callbacks: Sequence[Any] = (), *, seed: int = 0, grad_clip: float | None = 1.0,
-                 betas: tuple[float, float] = (0.9, 0.999), on_divergence: str = "raise") -> None:
+                 betas: tuple[float, float] = (0.9, 0.999), on_divergence: str = "raise", optimizer: str = "adamw",
+                 momentum: float = 0.9, nesterov: bool = True) -> None:
         if on_divergence not in ("raise", "stop"):
             raise ConfigError(f"on_divergence={on_divergence!r} is not allowed; expected 'raise' or 'stop'")
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer={optimizer!r} is not allowed; expected one of {', '.join(OPTIMIZERS)}")
         cbs = list(callbacks)
         if not any(isinstance(cb, History) for cb in cbs):
             cbs.insert(0, History())
@@ -69,6 +79,7 @@ class Trainer:
         self.grad_clip = grad_clip
         self.betas = betas
         self.on_divergence = on_divergence
+        self.optimizer_name, self.momentum, self.nesterov = optimizer, float(momentum), bool(nesterov)
         self.optimizer: torch.optim.Optimizer | None = None
         self._pending_optimizer_state: dict[str, dict[str, Any]] | None = None
 
@@ -182,7 +193,7 @@ class Trainer:
 
     # -- optimiser -------------------------------------------------------------------------------------
     def _sync_optimizer(self) -> None:
-        """Build AdamW for the trainable parameters, or add groups for parameters unfrozen since."""
+        """Build the optimiser for the trainable parameters, or add groups for parameters unfrozen since."""
         known = set() if self.optimizer is None else {id(p) for g in self.optimizer.param_groups for p in g["params"]}
         new_groups = []
         for g in self.stage_task.param_groups():
@@ -195,7 +206,11 @@ class Trainer:
             if not new_groups:
                 raise ConfigError(f"stage {self.stage.name!r} has no trainable parameters; unfreeze some blocks "
                                   "or give the stage 0 epochs")
-            self.optimizer = torch.optim.AdamW(new_groups, lr=0.0, betas=self.betas)
+            if self.optimizer_name == "sgd":
+                self.optimizer = torch.optim.SGD(new_groups, lr=0.0, momentum=self.momentum,
+                                                 nesterov=self.nesterov and self.momentum > 0)
+            else:
+                self.optimizer = torch.optim.AdamW(new_groups, lr=0.0, betas=self.betas)
         else:
             for g in new_groups:
                 self.optimizer.add_param_group(g)
@@ -268,9 +283,9 @@ class Trainer:
                 raise ConfigError(f"stage {s.name!r}: lr={s.lr!r} is not allowed; expected a positive number such as 1e-3")
             if not 0.0 <= s.warmup < 1.0:
                 raise ConfigError(f"stage {s.name!r}: warmup={s.warmup!r} is not allowed; expected a fraction in [0, 1)")
-            if s.schedule not in ("cosine", "constant", "exponential"):
-                raise ConfigError(f"stage {s.name!r}: schedule={s.schedule!r} is not allowed; expected 'cosine', "
-                                  "'constant' or 'exponential'")
+            if s.schedule not in SCHEDULES:
+                raise ConfigError(f"stage {s.name!r}: schedule={s.schedule!r} is not allowed; expected one of "
+                                  f"{', '.join(map(repr, SCHEDULES))}")
         if len(train) == 0 or any(s.train is not None and len(s.train) == 0 for s in stages):
             raise ConfigError("the training data has no batches; pass at least one labelled item")
         if val is not None and len(val) == 0:

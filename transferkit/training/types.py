@@ -23,6 +23,10 @@ class TrainingDivergedError(TransferKitError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
+#: the learning-rate schedules of a :class:`Stage`
+SCHEDULES = ("cosine", "constant", "exponential", "inverse")
+
+
 @dataclass(frozen=True)
 class Stage:
     """One stage of training.
@@ -32,8 +36,10 @@ class Stage:
         epochs: passes over the training batches (0 skips the stage).
         lr: peak learning rate; each parameter group trains at ``lr * group["lr_scale"]``.
         warmup: fraction of the stage's steps over which the rate rises linearly from 0.
-        schedule: ``"cosine"`` (decay to ``lr * end_factor``), ``"constant"``, or ``"exponential"``
-            (from ``lr`` to ``lr * end_factor``: the LR range test).
+        schedule: ``"cosine"`` (decay to ``lr * end_factor``), ``"constant"``, ``"exponential"``
+            (from ``lr`` to ``lr * end_factor``: the LR range test), or ``"inverse"``: ``(1 + 10 p)^-0.75``
+            at progress ``p`` of the stage (after warm-up), the annealing of Ganin & Lempitsky's DANN and
+            TLlib's domain-adaptation examples (ends at 0.166 × ``lr``).
         end_factor: see ``schedule``.
         steps: length of the schedule in steps (default: ``epochs`` × batches per epoch).
         task, train, val: this stage's own task and batches instead of the fit's (e.g. a head trained on
@@ -69,8 +75,10 @@ class Stage:
             return (step + 1) / (warm + 1)
         if self.schedule == "constant":
             return 1.0
-        rest = (step - warm) / max(1, total - warm - 1)
-        return float(self.end_factor + (1.0 - self.end_factor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, rest))))
+        rest = min(1.0, (step - warm) / max(1, total - warm - 1))
+        if self.schedule == "inverse":
+            return float((1.0 + 10.0 * rest) ** -0.75)
+        return float(self.end_factor + (1.0 - self.end_factor) * 0.5 * (1.0 + math.cos(math.pi * rest)))
 
 
 @dataclass

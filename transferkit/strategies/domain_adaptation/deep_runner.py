@@ -53,7 +53,12 @@ def fit_deep_candidates(strategy: Any, methods: list[str], X: Any, y_index: np.n
         extra = subset(inputs_t, idx)
         train_inputs = torch.cat([train_inputs, extra]) if isinstance(extra, torch.Tensor) else [*train_inputs, *extra]
         train_y = np.r_[train_y, y_lab]
-    source = ItemBatches(train_inputs, train_y, collate, batch_size=bs, shuffle=True, seed=ctx.seed)
+    augment = None
+    if c.augment == "affine" and isinstance(train_inputs, torch.Tensor):  # images: (N, S, S, 3) uint8
+        from ...data.augment import make_affine_augment
+
+        augment = make_affine_augment()
+    source = ItemBatches(train_inputs, train_y, collate, batch_size=bs, shuffle=True, seed=ctx.seed, transform=augment)
     target = ItemBatches(inputs_t, np.zeros(len(inputs_t), dtype=np.int64), collate, batch_size=bs, shuffle=True,
                          seed=ctx.seed + 7)
     plain = {name: ItemBatches(subset(inputs_s, idx), y[idx], collate, batch_size=128, shuffle=False)
@@ -75,7 +80,7 @@ def fit_deep_candidates(strategy: Any, methods: list[str], X: Any, y_index: np.n
                                                     torch.ones_like(scale)))
         history = train_deep(method.replace("deep-source-only", "source-only"), net, source, target, plain["val"],
                              n_classes=strategy.n_classes, epochs=c.epochs, lr=c.lr, trade_off=c.trade_off,
-                             features_lr_scale=lr_scale, seed=ctx.seed, progress=ctx.progress)
+                             features_lr_scale=lr_scale, seed=ctx.seed, progress=ctx.progress, optimizer=c.optimizer)
         seconds = time.perf_counter() - t0
         trainable.model.eval()
         trainable.weights_id = f"fine-tuned:{state_sha256(trainable.model)}"

@@ -8,7 +8,8 @@
   A-distance is ``2 (2 acc − 1)``).
 - :func:`prediction_entropy`: the mean entropy of the target predictions (Morerio et al. 2018), reported.
 
-None of them reads a target label; :func:`select` returns the candidate with the lowest DEV risk.
+None of them reads a target label. :func:`select` returns the candidate with the lowest DEV risk among those
+whose importance weights cover the target (:data:`MIN_COVERAGE`), see there.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def candidate_scores(view_train: np.ndarray, view_val: np.ndarray, view_target: 
     w = density_ratio(view_train, view_target, view_val, seed=seed)
     losses = cross_entropy(probs_val, y_val)
     return {"dev_risk": dev_risk(losses, w), "iwv_risk": float((w * losses).sum() / w.sum()),
+            "weight_mean": float(w.mean()),
             "source_val_accuracy": float((probs_val.argmax(1) == y_val).mean()),
             "source_val_loss": float(losses.mean()), "domain_accuracy": domain_accuracy(view_val, view_target, seed),
             "target_entropy": prediction_entropy(probs_target)}
@@ -73,9 +75,31 @@ def map_sample(view_s: np.ndarray, view_t: np.ndarray, seed: int, n: int = 400) 
     return {"source": view_s[rng.permutation(len(view_s))[:n]], "target": view_t[rng.permutation(len(view_t))[:n]]}
 
 
+#: the least mean density ratio over the source-validation items for a candidate's DEV to count (see :func:`select`)
+MIN_COVERAGE = 0.5
+
+
 def select(table: list[dict[str, Any]]) -> str:
-    """The method with the lowest DEV risk. A risk cannot be negative — DEV's control variate can push a
-    small-sample estimate below zero — so DEV is floored at 0 and ties go to the lower importance-weighted
-    validation risk (IWV), then to the earlier candidate."""
-    best = min(range(len(table)), key=lambda i: (max(table[i]["dev_risk"], 0.0), table[i]["iwv_risk"], i))
-    return str(table[best]["method"])
+    """The method with the lowest DEV risk among the candidates whose importance weights *cover* the target.
+
+    Two guards, both from DEV's own assumptions, neither reading a target label:
+
+    - coverage: a true density ratio ``p_t / p_s`` has mean exactly 1 under the source. When the mean of a
+      candidate's weights over the source-validation items (``weight_mean``) is below :data:`MIN_COVERAGE`,
+      more than half of the target's mass lies where its features hold (almost) no source item — a domain
+      classifier separates the domains — and a weighted source average cannot estimate the target risk (DEV's
+      control variate then extrapolates to roughly the candidate's *source* loss). Such candidates rank after
+      every covered one (by coverage, highest first); rows without ``weight_mean`` count as covered.
+    - a negative DEV (the control variate overshooting on a small sample) is no risk estimate: that candidate
+      is ranked by its importance-weighted validation risk (IWV, non-negative by construction) instead.
+
+    Ties go to the lower IWV risk, then to the earlier candidate."""
+    def key(i: int) -> tuple[Any, ...]:
+        row = table[i]
+        cover = float(row.get("weight_mean", 1.0))
+        risk = row["dev_risk"] if row["dev_risk"] >= 0 else row["iwv_risk"]
+        if cover < MIN_COVERAGE:
+            return (1, -cover, risk, row["iwv_risk"], i)
+        return (0, risk, row["iwv_risk"], i)
+
+    return str(table[min(range(len(table)), key=key)]["method"])

@@ -17,6 +17,11 @@ from .methods import DEEP, SHALLOW_METHODS
 
 METHODS = ("auto", *SHALLOW_METHODS, *DEEP)
 TRUNKS = ("backbone", "small-cnn")
+OPTIMIZERS = ("adamw", "sgd")
+#: deep methods' source augmentation: none, or a small random affine warp (digits, characters)
+AUGMENTS = ("none", "affine")
+#: the peak learning rate of each optimiser when ``lr`` is not given
+DEFAULT_LR = {"adamw": 3e-3, "sgd": 1e-2}
 #: what ``auto`` tries when ``candidates`` is not given
 DEFAULT_CANDIDATES = (*SHALLOW_METHODS, "deep-source-only", "dann", "cdan", "deep-coral", "mmd")
 
@@ -38,6 +43,8 @@ class AdaptConfig:
     validation_fraction: float = 0.2
     batch_size: int = 64
     widths: tuple[int, ...] = (32, 64, 128)
+    optimizer: str = "adamw"
+    augment: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -63,7 +70,9 @@ class DomainAdaptation(Strategy):
         "candidates": Option(None, instance_of(list, tuple, allow_none=True), "--candidates"),
         "trunk": Option("backbone", one_of(*TRUNKS), "--trunk"),
         "epochs": Option(15, None, "--epochs"),
-        "lr": Option(3e-3, float_range(1e-6, 1.0), "--lr"),
+        "lr": Option(None, float_range(1e-6, 1.0, allow_none=True), "--lr"),
+        "optimizer": Option("adamw", one_of(*OPTIMIZERS), "--optimizer"),
+        "source_augment": Option("none", one_of(*AUGMENTS), "--source-augment"),
         "trade_off": Option(1.0, float_range(0.0, 100.0), "--trade-off"),
         "n_components": Option(64, None, "--n-components"),
         "validation_fraction": Option(0.2, float_range(0.05, 0.5), None),
@@ -72,8 +81,11 @@ class DomainAdaptation(Strategy):
     @classmethod
     def configure(cls, params: dict[str, Any], context: Context) -> AdaptConfig:
         # parameters other estimators share with this strategy (``lr``, ``epochs``) may be None there
-        params = {**params, **{k: cls.options[k].default for k in ("lr", "epochs") if params.get(k) is None}}
+        params = {**params, **{k: cls.options[k].default for k in ("epochs", "optimizer", "source_augment")
+                               if params.get(k) is None}}
         values = super().configure(params, context)
+        if values["lr"] is None:
+            values["lr"] = DEFAULT_LR[values["optimizer"]]
         for key in ("epochs", "n_components"):
             if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 1:
                 raise ConfigError(f"{context.owner}: {key}={values[key]!r} is not allowed; expected an integer >= 1")
@@ -83,7 +95,7 @@ class DomainAdaptation(Strategy):
                               f"{context.config.modality} backbone; use trunk='backbone'")
         return AdaptConfig(values["method"], candidates, values["trunk"], values["epochs"], float(values["lr"]),
                            float(values["trade_off"]), values["n_components"], float(values["validation_fraction"]),
-                           context.batch_size or 64)
+                           context.batch_size or 64, optimizer=values["optimizer"], augment=values["source_augment"])
 
     # -- training --------------------------------------------------------------------------------------
     def fit(self, X: Any, y_index: np.ndarray, n_classes: int) -> None:
@@ -196,8 +208,8 @@ class DomainAdaptation(Strategy):
         n_lab = 0 if getattr(self, "target_labelled", None) is None else len(self.target_labelled[0])
         return {"adaptation": {"method": self.method, "baseline": self.baseline, "selection": self.table,
                                "target_labels_trained_on": n_lab,
-                               "selected_by": "lowest DEV risk (no target labels)" if self.config.method == "auto"
-                               else "given", "histories": getattr(self, "histories", {})}}
+                               "selected_by": "lowest DEV risk among candidates whose weights cover the target "
+                               "(no target labels)" if self.config.method == "auto" else "given", "histories": getattr(self, "histories", {})}}
 
     def report_sections(self, results: dict[str, Any]) -> list[Any]:
         """The selection table, the verdict against source-only, the discriminator's accuracy over training

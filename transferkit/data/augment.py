@@ -60,7 +60,7 @@ def make_affine_augment(degrees: float = 10.0, translate: float = 0.1,
                         scale: tuple[float, float] = (0.9, 1.1)) -> Callable[[torch.Tensor], torch.Tensor]:
     """A small random affine warp (rotation up to ``degrees``, shift up to ``translate`` of the side, zoom in
     ``scale``; no flip, no crop) of a uint8 ``(H, W, C)`` tensor — for digits and characters, where flips and
-    crops change the label (domain adaptation's ``augment="affine"``)."""
+    crops change the label (domain adaptation's ``source_augment="affine"``)."""
     from torchvision.transforms import v2
 
     warp = v2.RandomAffine(degrees=degrees, translate=(translate, translate), scale=scale)

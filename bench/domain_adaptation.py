@@ -70,7 +70,7 @@ SKADA_SKIP: set[str] = set()
 
 def method_rows(cmp: dict[str, Any]) -> dict[str, Any]:
     """Per method of a DomainAdapter.compare(): target accuracy, label-free scores, fit seconds."""
-    keys = ("dev_risk", "iwv_risk", "weight_mean", "domain_accuracy", "source_val_accuracy", "target_entropy")
+    keys = ("dev_risk", "dev_se", "iwv_risk", "iwv_se", "weight_mean", "domain_accuracy", "source_val_accuracy", "target_entropy")
     return {r["method"]: {"target_accuracy": r["target_accuracy"], **{k: r[k] for k in keys if k in r},
                           "seconds": r["fit_s"]} for r in cmp["selection"]}
 

@@ -24,8 +24,10 @@ from transferkit.strategies.domain_adaptation.losses import (
 from transferkit.strategies.domain_adaptation.selection import (
     candidate_scores,
     dev_risk,
+    dev_terms,
     domain_accuracy,
     select,
+    standard_error,
 )
 from transferkit.strategies.domain_adaptation.shallow import align, fit_linear, target_view
 
@@ -201,6 +203,26 @@ def test_selection_skips_a_candidate_whose_features_separate_the_domains() -> No
     assert table[0]["weight_mean"] < 0.1 and 0.8 < table[1]["weight_mean"] < 1.2
     assert select(table) == "aligned"
     assert select(table[:1]) == "separated"  # with nothing covered, the best-covered candidate is kept
+
+
+def test_selection_prefers_a_well_determined_risk_over_a_lower_noisy_one() -> None:
+    """Candidate "noisy" has the lower DEV risk, but its weights put nearly all mass on a few validation items
+    (large standard error); "steady" has uniform weights and a slightly higher, tight estimate. The selection
+    ranks by the upper end of the interval and keeps "steady"; with the noise gone the lower risk wins again."""
+    rng = np.random.default_rng(0)
+    n = 300
+    losses = rng.uniform(0.0, 0.2, n)
+    heavy = np.full(n, 0.05)
+    heavy[:6] = (n - 0.05 * (n - 6)) / 6  # mean 1: six items carry ~95 % of the weight
+    noisy_terms, steady_terms = dev_terms(losses * 0.9, heavy), dev_terms(losses, np.ones(n))
+    noisy = {"method": "noisy", "dev_risk": noisy_terms.mean(), "dev_se": standard_error(noisy_terms),
+             "iwv_risk": 0.1, "weight_mean": 1.0}
+    steady = {"method": "steady", "dev_risk": steady_terms.mean(), "dev_se": standard_error(steady_terms),
+              "iwv_risk": 0.1, "weight_mean": 1.0}
+    assert noisy["dev_risk"] < steady["dev_risk"] and noisy["dev_se"] > 3 * steady["dev_se"]
+    assert select([noisy, steady]) == "steady"
+    assert select([{**noisy, "dev_se": steady["dev_se"]}, steady]) == "noisy"
+    assert dev_risk(losses, heavy) == pytest.approx(dev_terms(losses, heavy).mean())
 
 
 def _target_images() -> tuple[np.ndarray, np.ndarray]:

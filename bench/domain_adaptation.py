@@ -6,7 +6,8 @@ direction and seed, in the same run:
 - transferkit's ``DomainAdapter(method="auto")`` over every candidate — shallow methods on the frozen
   ``--backbone`` embeddings (source-only, CORAL, subspace alignment, linear TCA, importance reweighting) and
   deep methods on a small CNN trained end to end (deep-source-only, DANN, CDAN+E, Deep CORAL, MK-MMD) — its
-  label-free choice (lowest DEV risk among candidates whose importance weights cover the target), each candidate's target accuracy, and the oracle (best on the target);
+  label-free choice (lowest DEV risk + 1.645 standard errors among candidates whose importance weights
+  cover the target), each candidate's target accuracy, and the oracle (best on the target);
 - the peer ``skada`` (pip) on the same embeddings and on raw pixels: CORAL, subspace alignment and entropic
   OT mapping, each with a logistic regression, and its source-only logistic regression;
 - wall time of every method (a shared, loaded 2-core machine: compare within a run only).
@@ -70,7 +71,8 @@ SKADA_SKIP: set[str] = set()
 
 def method_rows(cmp: dict[str, Any]) -> dict[str, Any]:
     """Per method of a DomainAdapter.compare(): target accuracy, label-free scores, fit seconds."""
-    keys = ("dev_risk", "dev_se", "iwv_risk", "iwv_se", "weight_mean", "domain_accuracy", "source_val_accuracy", "target_entropy")
+    keys = ("dev_risk", "dev_se", "iwv_risk", "iwv_se", "weight_mean", "domain_accuracy", "source_val_accuracy",
+            "target_entropy")
     return {r["method"]: {"target_accuracy": r["target_accuracy"], **{k: r[k] for k in keys if k in r},
                           "seconds": r["fit_s"]} for r in cmp["selection"]}
 

@@ -52,13 +52,13 @@ def adaptation_sections(results: Mapping[str, Any], maps: Mapping[str, Mapping[s
         return []
     ev = mapping(results.get("evaluation"))
     acc = {r["method"]: r.get("target_accuracy") for r in ev.get("selection") or []}
-    head = ["method", "kind", "DEV risk", "IWV risk", "domain acc.", "target entropy", "source val acc.",
+    head = ["method", "kind", "DEV risk", "± s.e.", "IWV risk", "domain acc.", "target entropy", "source val acc.",
             *(["target acc."] if acc else []), "fit s"]
     rows = []
     for r in a.get("selection") or []:
         row = [r["method"] + (" (kept)" if r["method"] == a.get("method") else ""), r["kind"], decimal(r["dev_risk"]),
-               decimal(r["iwv_risk"]), decimal(r["domain_accuracy"], "{:.2f}"), decimal(r["target_entropy"]),
-               decimal(r["source_val_accuracy"])]
+               decimal(r.get("dev_se")), decimal(r["iwv_risk"]), decimal(r["domain_accuracy"], "{:.2f}"),
+               decimal(r["target_entropy"]), decimal(r["source_val_accuracy"])]
         if acc:
             row.append(decimal(acc.get(r["method"])))
         rows.append([*row, decimal(r.get("fit_s"), "{:.1f}")])

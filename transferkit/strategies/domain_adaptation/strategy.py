@@ -117,7 +117,7 @@ class DomainAdaptation(Strategy):
                   target_labelled: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Fit every method to run (see :meth:`methods_to_run`) on the source-training split and the
         unlabelled target, score each on the source-validation split and the target without labels, keep
-        the chosen one (``method``, or the lowest DEV risk under ``auto``). ``target_labelled``: ``(indices,
+        the chosen one (``method``, or under ``auto`` the lowest upper bound on the DEV risk). ``target_labelled``: ``(indices,
         class indices)`` of target items with known labels (semi-supervised), added to the training items."""
         from ...training import stratified_split
         from .selection import select
@@ -208,8 +208,8 @@ class DomainAdaptation(Strategy):
         n_lab = 0 if getattr(self, "target_labelled", None) is None else len(self.target_labelled[0])
         return {"adaptation": {"method": self.method, "baseline": self.baseline, "selection": self.table,
                                "target_labels_trained_on": n_lab,
-                               "selected_by": "lowest DEV risk among candidates whose weights cover the target "
-                               "(no target labels)" if self.config.method == "auto" else "given", "histories": getattr(self, "histories", {})}}
+                               "selected_by": "lowest DEV risk + 1.645 s.e. among candidates whose weights "
+                               "cover the target (no target labels)" if self.config.method == "auto" else "given", "histories": getattr(self, "histories", {})}}
 
     def report_sections(self, results: dict[str, Any]) -> list[Any]:
         """The selection table, the verdict against source-only, the discriminator's accuracy over training

@@ -35,7 +35,8 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
     the share of the source held out to score the candidates.
 
     Fitted attributes: ``classes_``, ``method_`` (the method kept), ``baseline_``, ``selection_`` (one row per
-    candidate: ``dev_risk`` and its standard error ``dev_se``, ``source_val_accuracy``, ``domain_accuracy``, ``target_entropy``, ``fit_s``),
+    candidate: ``dev_risk`` and its standard error ``dev_se``, ``source_val_accuracy``, ``domain_accuracy``,
+    ``target_entropy``, ``fit_s``),
     ``histories_`` (deep methods' per-epoch logs, with the discriminator's accuracy ``train_domain_acc``),
     and those of :class:`TransferClassifier`.
     """

@@ -39,8 +39,10 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
 
 
 def standard_error(terms: np.ndarray) -> float:
+    """The standard error of the mean of ``terms`` (0 for fewer than two: no spread to measure, and the
+    selection table stays valid JSON)."""
     terms = np.asarray(terms, float)
-    return float(terms.std(ddof=1) / np.sqrt(len(terms))) if len(terms) > 1 else float("inf")
+    return float(terms.std(ddof=1) / np.sqrt(len(terms))) if len(terms) > 1 else 0.0
 
 
 def domain_accuracy(F_s: np.ndarray, F_t: np.ndarray, seed: int = 0, max_items: int = 2000) -> float:

@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from tests.training.toy import ToyTask, toy_batches
 from transferkit.exceptions import ConfigError
 from transferkit.training import Stage, Trainer
-from transferkit.training.distributed import GradientSync, RankBatches, is_main, world
+from transferkit.training.distributed import GradientSync, RankBatches, is_main, leave, world
 
 GLOBAL_BATCH = 16
 STAGES = [Stage("train", 4, 0.05, warmup=0.1)]
@@ -34,8 +34,10 @@ def _worker(rank: int, world_size: int, init_file: str, out: str) -> None:
         state = _train(world_size, rank)
         torch.save(state, f"{out}.{rank}")  # plain tensors, read back with weights_only=True
         assert world() == (rank, world_size) and is_main() == (rank == 0)
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    leave()  # barrier + destroy: the library's collective teardown
 
 
 def test_two_gloo_processes_give_the_weights_of_one(tmp_path: Path) -> None:

@@ -45,8 +45,10 @@ def world() -> tuple[int, int]:
 
 
 def leave() -> None:
-    """Leave the process group (after the last collective operation of a data-parallel run)."""
+    """Leave the process group (after the last collective operation of a data-parallel run): a barrier first, so
+    no rank tears its connections down while a peer is still using them, then ``destroy_process_group``."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

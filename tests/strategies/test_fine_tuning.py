@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,7 @@ from transferkit.strategies.fine_tuning.train import build_setup
 from transferkit.strategies.network import state_sha256
 from transferkit.training import Callback, Trainer, stratified_split
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: one thread is faster and immune to other jobs on the cores
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: see tests/conftest.py
 
 
 FAST = {"epochs": 4, "head_epochs": 4, "lr": 0.03}

@@ -3,22 +3,13 @@ not handicapped by its own set-up — the baseline of every fine-tuning verdict 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 
 from tests.conftest import make_images
 from transferkit.estimators import SmallCNNClassifier
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: see tests/conftest.py
 
 
 def test_from_scratch_cnn_baseline_learns() -> None:

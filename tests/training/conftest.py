@@ -1,18 +1,10 @@
-"""Training tests run tiny networks: one thread is faster for them than two, and immune to other jobs
-competing for the cores (OpenMP threads spin-wait under contention)."""
+"""Training tests run tiny networks on one torch thread (``one_torch_thread`` in tests/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread: None) -> None:
+    """Every test in tests/training runs on one torch thread."""

@@ -73,11 +73,7 @@ def fit_deep_candidates(strategy: Any, methods: list[str], X: Any, y_index: np.n
             torch.manual_seed(ctx.seed)
             net = ClassifierNet(trainable.feature_module(layer), trunk.layers[layer], strategy.n_classes, 0.1)
         if c.trunk != "small-cnn":  # a random-init trunk has no meaningful statistics to standardise by
-            f0 = frozen_features(net.features, plain["train"])
-            scale = f0.std(0)
-            net.standardize.mean.copy_(f0.mean(0))
-            net.standardize.scale.copy_(torch.where(torch.isfinite(scale) & (scale > 1e-6), scale,
-                                                    torch.ones_like(scale)))
+            net.standardize.fit_(frozen_features(net.features, plain["train"]))
         history = train_deep(method.replace("deep-source-only", "source-only"), net, source, target, plain["val"],
                              n_classes=strategy.n_classes, epochs=c.epochs, lr=c.lr, trade_off=c.trade_off,
                              features_lr_scale=lr_scale, seed=ctx.seed, progress=ctx.progress, optimizer=c.optimizer)

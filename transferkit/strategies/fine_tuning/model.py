@@ -21,6 +21,14 @@ class Standardize(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
 
+    @torch.no_grad()
+    def fit_(self, features: torch.Tensor) -> None:
+        """Set the buffers to the mean and std of ``features`` ``(N, dim)``; a std that is not finite or below
+        1e-6 (one item, a constant feature) stays 1."""
+        scale = features.std(0) if len(features) > 1 else torch.ones_like(self.scale)
+        self.mean.copy_(features.mean(0))
+        self.scale.copy_(torch.where(torch.isfinite(scale) & (scale > 1e-6), scale, torch.ones_like(scale)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.scale
 

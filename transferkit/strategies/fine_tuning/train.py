@@ -121,10 +121,7 @@ def build_setup(backbone: Backbone, X: Any, y_index: np.ndarray, n_classes: int,
     f_train = frozen_features(net.features, plain)
     f_val = frozen_features(net.features, val) if val is not None else None
     if standardize:
-        scale = f_train.std(0) if len(f_train) > 1 else torch.ones(dim)
-        net.standardize.mean.copy_(f_train.mean(0))
-        net.standardize.scale.copy_(torch.where(torch.isfinite(scale) & (scale > 1e-6), scale,
-                                                torch.ones_like(scale)))
+        net.standardize.fit_(f_train)
     head_stage = None
     if not config.train_bn:
         head_stage = {

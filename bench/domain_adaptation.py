@@ -10,6 +10,8 @@ direction and seed, in the same run:
   cover the target), each candidate's target accuracy, and the oracle (best on the target);
 - the peer ``skada`` (pip) on the same embeddings and on raw pixels: CORAL, subspace alignment and entropic
   OT mapping, each with a logistic regression, and its source-only logistic regression;
+- skada's deep methods (``skada.deep``, skorch nets; ``pip install skada==0.6.0 skorch``) on the same small
+  CNN, inputs, optimiser and epochs as ours: SourceOnly, DANN, CDAN, DeepCoral, DAN (``--skada-deep``);
 - wall time of every method (a shared, loaded 2-core machine: compare within a run only).
 
 Target labels are used only to measure. Prints one JSON document (mean ± std over seeds).
@@ -117,6 +119,74 @@ def skada_rows(F_s: np.ndarray, y_s: np.ndarray, F_t: np.ndarray, y_t: np.ndarra
     return out
 
 
+#: skada's deep methods run next to ours (``--skada-deep``): its name -> the bench's row name
+SKADA_DEEP = {"SourceOnly": "source-only", "DANN": "dann", "CDAN": "cdan", "DeepCoral": "deep-coral", "DAN": "dan"}
+
+
+def skada_deep_rows(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int,
+                    args: argparse.Namespace) -> dict[str, Any]:
+    """skada's deep methods (skorch nets) on the same small CNN as transferkit's ``trunk="small-cnn"``: same
+    architecture and initialisation seed, same input scaling, AdamW at the same peak rate and weight decay,
+    cosine decay to 5 %, gradient-norm clipping at 5, batch 64, the same number of epochs. skada's own
+    defaults everywhere else (``reg=1``, its domain classifiers, its domain-balanced loader; all source
+    items train — ours hold out a validation split). Target accuracy and seconds of each."""
+    import skada.deep as sd
+    import torch
+    from skorch.callbacks import GradientNormClipping, LRScheduler
+    from torch import nn
+
+    from transferkit.backbones.vision import SmallCNN
+
+    widths = (32, 64, 128)
+    n_classes = int(max(ys.max(), yt.max()) + 1)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                self.features = SmallCNN(widths, num_classes=1).features
+                self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+                self.dropout = nn.Dropout(0.1)
+                self.fc = nn.Linear(widths[-1], n_classes)
+
+        def forward(self, x: torch.Tensor, sample_weight: Any = None) -> torch.Tensor:
+            return self.fc(self.dropout(self.pool(self.features(x))))
+
+    def prep(X: np.ndarray) -> np.ndarray:  # uint8 (N, 28, 28) -> float (N, 3, 28, 28), small-cnn's mean/std
+        x = (X.astype(np.float32) / 255.0 - 0.5) / 0.25
+        return np.ascontiguousarray(np.repeat(x[:, None], 3, axis=1))
+
+    X = np.concatenate([prep(Xs), prep(Xt)])
+    y = np.r_[ys, -np.ones(len(yt), dtype=int)]
+    dom = np.r_[np.ones(len(ys), dtype=int), -np.ones(len(yt), dtype=int)]
+    lr, epochs = 3e-3, args.epochs
+    out = {}
+    for name, row in SKADA_DEEP.items():
+        if row not in args.skada_deep:
+            continue
+        extra: dict[str, Any] = {} if name == "SourceOnly" else {"layer_name": "pool"}
+        if name in ("DANN", "CDAN"):
+            extra["num_features"] = widths[-1]
+        if name == "CDAN":
+            extra["n_classes"] = n_classes
+        t0 = time.perf_counter()
+        try:
+            torch.manual_seed(seed)
+            net = getattr(sd, name)(
+                Net(), batch_size=64, max_epochs=epochs, train_split=None, optimizer=torch.optim.AdamW, lr=lr,
+                optimizer__weight_decay=5e-4, verbose=0,
+                callbacks=[LRScheduler(policy="CosineAnnealingLR", T_max=epochs, eta_min=0.05 * lr),
+                           GradientNormClipping(5.0)], **extra)
+            net.fit(X, y, sample_domain=dom)
+            pred = net.predict(prep(Xt), sample_domain=-np.ones(len(yt), dtype=int))
+            out[f"skada-deep-{row} (small-cnn)"] = {"target_accuracy": float((pred == yt).mean()),
+                                                    "seconds": round(time.perf_counter() - t0, 2)}
+        except Exception as exc:  # a peer failing must not hide the rest; say why
+            out[f"skada-deep-{row} (small-cnn)"] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+    return out
+
+
 def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int) -> dict[str, Any]:
     """transferkit's shallow methods on raw pixels (the strategy's own steps: 80/20 source split, alignment,
     logistic regression, DEV), their label-free choice, and skada on the same pixels, in the same run."""
@@ -155,6 +225,19 @@ def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray
             "skada": skada_rows(Fs, ys, Ft, yt, "pixels")}
 
 
+def save_predictions(da: Any, Xt: Any, yt: np.ndarray, name: str, seed: int, args: argparse.Namespace) -> None:
+    """With ``--predictions-out DIR``: every candidate's target predictions (class indices) and the target
+    labels to ``DIR/<name>_seed<seed>.npz``, to study label-free selection rules offline."""
+    if not args.predictions_out:
+        return
+    out = Path(args.predictions_out)
+    out.mkdir(parents=True, exist_ok=True)
+    st = da.strategy_
+    preds = {row["method"]: st.candidate_logits(row["method"], Xt).argmax(1) for row in st.table}
+    y_index = np.searchsorted(da.classes_, yt)
+    np.savez_compressed(out / f"{name.replace('->', '2')}_seed{seed}.npz", y_target=y_index, **preds)
+
+
 def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray, seed: int,
                   args: argparse.Namespace) -> dict[str, Any]:
     from transferkit import DomainAdapter, FeatureExtractor
@@ -166,10 +249,12 @@ def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt:
     fit_s = time.perf_counter() - t0
     cmp = da.compare(Xt, yt)
     rows = method_rows(cmp)
+    save_predictions(da, Xt, yt, name, seed, args)
     fe = FeatureExtractor(args.backbone, progress=False).fit()
     F_s, F_t = fe.transform(Xs), fe.transform(Xt)
     peers = skada_rows(F_s, ys, F_t, yt, args.backbone)
     peers.update(skada_rows(Xs.reshape(len(Xs), -1) / 255.0, ys, Xt.reshape(len(Xt), -1) / 255.0, yt, "pixels"))
+    peers.update(skada_deep_rows(Xs, ys, Xt, yt, seed, args))
     return {"direction": name, "seed": seed, "auto_choice": da.method_, "auto_accuracy": rows[da.method_]["target_accuracy"],
             "oracle": cmp["oracle"], "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"],
             "transferkit": rows, "skada": peers, "total_fit_s": round(fit_s, 1)}
@@ -225,6 +310,7 @@ def run_text(task: str, groups: dict[str, list[str]], seed: int, args: argparse.
     fit_s = time.perf_counter() - t0
     cmp = da.compare(Xt, yt)
     rows = method_rows(cmp)
+    save_predictions(da, Xt, yt, task, seed, args)
     fe = FeatureExtractor(args.text_backbone, progress=False).fit()
     peers = skada_rows(fe.transform(Xs), ys, fe.transform(Xt), yt, args.text_backbone)
     return {"direction": task, "seed": seed, "n_source": len(ys), "n_target": len(yt), "auto_choice": da.method_,
@@ -273,11 +359,20 @@ def main() -> None:
     p.add_argument("--skada-skip", default=None,
                    help="comma-separated skada methods to leave out (e.g. entropic-ot: its log-domain Sinkhorn on raw "
                         "pixels takes many CPU-minutes per run on 2 loaded cores)")
+    p.add_argument("--skada-deep", default=",".join(SKADA_DEEP.values()),
+                   help="comma-separated skada deep methods to run on the small CNN next to ours (default: "
+                        f"{','.join(SKADA_DEEP.values())}; 'none' for none)")
+    p.add_argument("--predictions-out", metavar="DIR", default=None,
+                   help="also write every candidate's target predictions to DIR/<direction>_seed<N>.npz")
     p.add_argument("--seed-list", default=None, help="comma-separated seeds to run (instead of 0..seeds-1)")
     p.add_argument("--from-logs", nargs="+", default=None, metavar="STDERR_LOG",
                    help="summarise the 'run {...}' lines earlier runs wrote to stderr (one per finished run)")
     args = p.parse_args()
     SKADA_SKIP.update(v for v in (args.skada_skip or "").split(",") if v)
+    args.skada_deep = [v for v in args.skada_deep.split(",") if v and v != "none"]
+    if set(args.skada_deep) - set(SKADA_DEEP.values()):
+        p.error(f"--skada-deep {','.join(sorted(set(args.skada_deep) - set(SKADA_DEEP.values())))}: unknown; "
+                f"choose from {','.join(SKADA_DEEP.values())} or none")
     args.seed_list = [int(v) for v in args.seed_list.split(",")] if args.seed_list else None
     if args.from_logs:
         runs = [json.loads(line[4:]) for f in args.from_logs for line in Path(f).read_text().splitlines()

@@ -23,11 +23,14 @@ from transferkit.strategies.domain_adaptation.losses import (
 )
 from transferkit.strategies.domain_adaptation.selection import (
     candidate_scores,
+    cluster_agreement,
     dev_risk,
     dev_terms,
     domain_accuracy,
+    second_opinion,
     select,
     standard_error,
+    target_clusters,
 )
 from transferkit.strategies.domain_adaptation.shallow import align, fit_linear, target_view
 
@@ -225,6 +228,25 @@ def test_selection_prefers_a_well_determined_risk_over_a_lower_noisy_one() -> No
     assert dev_risk(losses, heavy) == pytest.approx(dev_terms(losses, heavy).mean())
 
 
+def test_cluster_agreement_rewards_predictions_that_split_the_target_like_its_clusters() -> None:
+    """Three well-separated target blobs: k-means finds them (AMI 1 with the blob index); a candidate whose
+    predictions follow the blobs — under any naming of the classes — scores 1, one that mixes them scores about
+    0, and the second opinion is the former (its AMI is reported, not used by ``select``)."""
+    rng = np.random.default_rng(0)
+    blob = np.repeat(np.arange(3), 100)
+    F_t = rng.normal(size=(300, 8)) + 10.0 * np.eye(8)[blob]
+    clusters = target_clusters(F_t, 3, seed=0)
+    assert cluster_agreement(blob, clusters) == pytest.approx(1.0)
+    assert cluster_agreement((blob + 1) % 3, clusters) == pytest.approx(1.0)  # blind to which class is which
+    mixed = rng.integers(0, 3, 300)
+    assert abs(cluster_agreement(mixed, clusters)) < 0.05
+    table = [{"method": "mixed", "cluster_ami": cluster_agreement(mixed, clusters)},
+             {"method": "follows", "cluster_ami": cluster_agreement(blob, clusters)}]
+    assert second_opinion(table) == "follows"
+    assert second_opinion([{"method": "a"}]) is None
+    assert np.array_equal(target_clusters(F_t, 3, seed=0), clusters)  # seeded: the same clusters again
+
+
 def _target_images() -> tuple[np.ndarray, np.ndarray]:
     X, y = make_images(12, seed=3)
     return (255 - X).astype(np.uint8), y  # inverted contrast: same classes, another domain
@@ -314,19 +336,25 @@ def test_auto_never_reads_target_labels(tiny_backbone: str, image_folder: Path, 
         assert result.exit_code == 0, result.stderr
         assert "used only to evaluate" in result.stderr
         outs.append(json.loads((out / "results.json").read_text()))
+        adapt = outs[-1]["adaptation"]
+        assert ("second opinion:" in result.stderr) == (adapt["cluster_choice"] != adapt["method"])
         page = (out / "report.html").read_text()
         assert "Selection (no target labels)" in page and "Domain discriminator over training" in page
-        assert "embeddings (PCA)" in page and "target acc." in page
+        assert "embeddings (PCA)" in page and "target acc." in page and "cluster AMI" in page
     a, b = outs
     assert a["adaptation"]["method"] == b["adaptation"]["method"]
     def scores(r: dict) -> list:
         return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in r["adaptation"]["selection"]]
 
     assert scores(a) == scores(b)  # every label-free score identical (timings aside)
+    assert all(-1.0 <= row["cluster_ami"] <= 1.0 for row in a["adaptation"]["selection"])
+    assert a["adaptation"]["cluster_choice"] == b["adaptation"]["cluster_choice"]
+    assert a["adaptation"]["cluster_choice"] in {row["method"] for row in a["adaptation"]["selection"]}
     acc_a = {r["method"]: r["target_accuracy"] for r in a["evaluation"]["selection"]}
     acc_b = {r["method"]: r["target_accuracy"] for r in b["evaluation"]["selection"]}
     assert acc_a != acc_b  # the labels were read — for evaluation only
     m0, m1 = load_model(tmp_path / "m0"), load_model(tmp_path / "m1")
+    assert m0.cluster_choice_ == a["adaptation"]["cluster_choice"]  # kept through save / load
     assert np.array_equal(m0.predict_proba(Xt), m1.predict_proba(Xt))
     ev = runner.invoke(app, ["evaluate", str(tmp_path / "m0"), str(truth), "--path-column", "path", "--no-progress"])
     assert ev.exit_code == 0, ev.stderr

@@ -144,5 +144,8 @@ def adapt(
         say(f"  {r['method']:<17} DEV risk {r['dev_risk']:.3f}  domain acc {r['domain_accuracy']:.2f}"
             + (f"  target acc {acc:.3f}" if acc is not None else ""))
     say(f"kept {da.method_} (baseline {da.baseline_}); model written to {out}")
+    if da.cluster_choice_ not in (None, da.method_):
+        say(f"second opinion: {da.cluster_choice_} agrees best with the target's own clusters; the two label-free "
+            "criteria disagree, so label a few target items (--target-labels) or evaluate both to decide")
     if "evaluation" in results:
         say(results["evaluation"]["verdict"]["text"])

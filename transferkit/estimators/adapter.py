@@ -36,7 +36,10 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
 
     Fitted attributes: ``classes_``, ``method_`` (the method kept), ``baseline_``, ``selection_`` (one row per
     candidate: ``dev_risk`` and its standard error ``dev_se``, ``source_val_accuracy``, ``domain_accuracy``,
-    ``target_entropy``, ``fit_s``),
+    ``target_entropy``, under ``method="auto"`` ``cluster_ami``, ``fit_s``), ``cluster_choice_`` (under ``auto``:
+    the candidate whose target predictions agree best with the target's own clusters in the backbone's
+    embeddings — a second label-free opinion; when it differs from ``method_``, a few labelled target items
+    decide),
     ``histories_`` (deep methods' per-epoch logs, with the discriminator's accuracy ``train_domain_acc``),
     and those of :class:`TransferClassifier`.
     """
@@ -165,6 +168,7 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
                  "none": "no clear difference"}
         oracle = max(rows, key=lambda r: r["target_accuracy"])
         return {"selection": rows, "method": self.method_, "baseline": self.baseline_,
+                "cluster_choice": getattr(self, "cluster_choice_", None),
                 "oracle": oracle["method"], "oracle_accuracy": oracle["target_accuracy"],
                 "verdict": {"verdict": verdict, "gain": gain, "ci_low": lo, "ci_high": hi, "confidence": 0.95,
                             "text": f"{self.method_} vs {self.baseline_} on {len(y)} labelled target items: "

@@ -86,7 +86,8 @@ def fit_deep_candidates(strategy: Any, methods: list[str], X: Any, y_index: np.n
         v_tr, _ = network_outputs(net, plain["train"])
         v_va, p_va = network_outputs(net, plain["val"])
         v_t, p_t = network_outputs(net, plain["target"])
-        scores = candidate_scores(v_tr, v_va, v_t, p_va, y[va], p_t, seed=ctx.seed)
+        scores = candidate_scores(v_tr, v_va, v_t, p_va, y[va], p_t, seed=ctx.seed,
+                                  clusters=getattr(strategy, "clusters", None))
         strategy.candidates[method] = {"head": head, "network": trainable, "trunk": trunk, "layer": layer,
                                        "map": map_sample(v_tr, v_t, ctx.seed)}
         strategy.histories[method] = [{k: e[k] for k in e if k in ("epoch", "train_loss", "train_accuracy",

@@ -52,13 +52,17 @@ def adaptation_sections(results: Mapping[str, Any], maps: Mapping[str, Mapping[s
         return []
     ev = mapping(results.get("evaluation"))
     acc = {r["method"]: r.get("target_accuracy") for r in ev.get("selection") or []}
+    table = a.get("selection") or []
+    clusters = any(r.get("cluster_ami") is not None for r in table)
     head = ["method", "kind", "DEV risk", "± s.e.", "IWV risk", "domain acc.", "target entropy", "source val acc.",
-            *(["target acc."] if acc else []), "fit s"]
+            *(["cluster AMI"] if clusters else []), *(["target acc."] if acc else []), "fit s"]
     rows = []
-    for r in a.get("selection") or []:
+    for r in table:
         row = [r["method"] + (" (kept)" if r["method"] == a.get("method") else ""), r["kind"], decimal(r["dev_risk"]),
                decimal(r.get("dev_se")), decimal(r["iwv_risk"]), decimal(r["domain_accuracy"], "{:.2f}"),
                decimal(r["target_entropy"]), decimal(r["source_val_accuracy"])]
+        if clusters:
+            row.append(decimal(r.get("cluster_ami")))
         if acc:
             row.append(decimal(acc.get(r["method"])))
         rows.append([*row, decimal(r.get("fit_s"), "{:.1f}")])
@@ -73,6 +77,10 @@ def adaptation_sections(results: Mapping[str, Any], maps: Mapping[str, Mapping[s
     verdict = mapping(ev.get("verdict"))
     intro = (f"Kept {text(a.get('method'))} ({text(a.get('selected_by'))}); baseline {text(a.get('baseline'))} "
              "(same trunk, budget and seed).")
+    second = a.get("cluster_choice")
+    if isinstance(second, str) and second != a.get("method"):
+        intro += (f" Second opinion: {text(second)} agrees best with the target's own clusters (cluster AMI); "
+                  "the two label-free criteria disagree — label a few target items to decide.")
     return [Section("adaptation", "Domain adaptation: selection (no target labels)", intro=intro,
                     template=package_template(__package__, "adaptation.html.j2"),
                     context={"head": head, "rows": rows, "verdict": text(verdict.get("text")),

@@ -120,7 +120,7 @@ class DomainAdaptation(Strategy):
         the chosen one (``method``, or under ``auto`` the lowest upper bound on the DEV risk). ``target_labelled``: ``(indices,
         class indices)`` of target items with known labels (semi-supervised), added to the training items."""
         from ...training import stratified_split
-        from .selection import select
+        from .selection import second_opinion, select, target_clusters
 
         c = self.config
         y_index = np.asarray(y_index)
@@ -136,25 +136,32 @@ class DomainAdaptation(Strategy):
         methods = self.methods_to_run()
         shallow = [m for m in methods if m in SHALLOW_METHODS]
         deep = [m for m in methods if m in DEEP]
-        if shallow:
-            self._fit_shallow(shallow, X, y_index, X_target)
+        self.clusters = None
+        if shallow or c.method == "auto":  # the backbone's embeddings: the shallow candidates' input
+            extractor = self.context.extractor(None, self.layer)
+            t0 = time.perf_counter()
+            F_s = extractor.extract(X) if shallow else None
+            F_t = extractor.extract(X_target)
+            extract_s = time.perf_counter() - t0
+            if c.method == "auto":  # the target's own clusters there: a second, density-ratio-free opinion
+                self.clusters = target_clusters(F_t, n_classes, self.context.seed)
+            if shallow:
+                self._fit_shallow(shallow, extractor, F_s, F_t, y_index, extract_s)
         if deep:
             from .deep_runner import fit_deep_candidates
 
             fit_deep_candidates(self, deep, X, y_index, X_target)
         self.chosen = select(self.table) if c.method == "auto" else c.method
+        self.cluster_choice = second_opinion(self.table)
         self.baseline = baseline_of(self.chosen)
         self.adopt_candidate(self.chosen)
 
-    def _fit_shallow(self, methods: list[str], X: Any, y_index: np.ndarray, X_target: Any) -> None:
+    def _fit_shallow(self, methods: list[str], extractor: Any, F_s: np.ndarray, F_t: np.ndarray,
+                     y_index: np.ndarray, extract_s: float) -> None:
         from .selection import candidate_scores, map_sample
         from .shallow import align, fit_linear, target_view
 
         c, seed = self.config, self.context.seed
-        extractor = self.context.extractor(None, self.layer)
-        t0 = time.perf_counter()
-        F_s, F_t = extractor.extract(X), extractor.extract(X_target)
-        extract_s = time.perf_counter() - t0
         self.weights_id = extractor.identity()["weights"]
         self.engine = extractor.engine_used_ or "cache"
         tr, va = self.split
@@ -178,7 +185,7 @@ class DomainAdaptation(Strategy):
             probs_val /= probs_val.sum(1, keepdims=True)
             probs_t = head.probabilities(head.logits(F_t))
             scores = candidate_scores(al.source[tr], al.source[va], target_view(al, F_t), probs_val, y_index[va],
-                                      probs_t, seed=seed)
+                                      probs_t, seed=seed, clusters=self.clusters)
             self.candidates[m] = {"head": head, "network": None, "trunk": self.context.config, "layer": self.layer,
                                   "map": map_sample(al.source, target_view(al, F_t), seed)}
             self.table.append({"method": m, "kind": "shallow", **scores, "fit_s": round(seconds, 3),
@@ -209,7 +216,9 @@ class DomainAdaptation(Strategy):
         return {"adaptation": {"method": self.method, "baseline": self.baseline, "selection": self.table,
                                "target_labels_trained_on": n_lab,
                                "selected_by": "lowest DEV risk + 1.645 s.e. among candidates whose weights "
-                               "cover the target (no target labels)" if self.config.method == "auto" else "given", "histories": getattr(self, "histories", {})}}
+                               "cover the target (no target labels)" if self.config.method == "auto" else "given",
+                               "cluster_choice": getattr(self, "cluster_choice", None),
+                               "histories": getattr(self, "histories", {})}}
 
     def report_sections(self, results: dict[str, Any]) -> list[Any]:
         """The selection table, the verdict against source-only, the discriminator's accuracy over training
@@ -226,11 +235,12 @@ class DomainAdaptation(Strategy):
 
     def fitted_attributes(self) -> dict[str, Any]:
         return {"method_": self.method, "baseline_": self.baseline, "selection_": self.table,
-                "histories_": getattr(self, "histories", {})}
+                "cluster_choice_": getattr(self, "cluster_choice", None), "histories_": getattr(self, "histories", {})}
 
     def state(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         meta, files = super().state()
         meta["adaptation"] = {"method": self.method, "baseline": self.baseline, "selection": self.table,
+                              "cluster_choice": getattr(self, "cluster_choice", None),
                               "histories": getattr(self, "histories", {})}
         return meta, files
 
@@ -241,5 +251,6 @@ class DomainAdaptation(Strategy):
         extra = meta.get("adaptation") or {}
         self.method, self.baseline = extra.get("method"), extra.get("baseline")
         self.table, self.histories = extra.get("selection", []), extra.get("histories", {})
+        self.cluster_choice = extra.get("cluster_choice") if isinstance(extra.get("cluster_choice"), str) else None
         self.candidates = {}
         return self

@@ -75,7 +75,7 @@ SKADA_SKIP: set[str] = set()
 def method_rows(cmp: dict[str, Any]) -> dict[str, Any]:
     """Per method of a DomainAdapter.compare(): target accuracy, label-free scores, fit seconds."""
     keys = ("dev_risk", "dev_se", "iwv_risk", "iwv_se", "weight_mean", "domain_accuracy", "source_val_accuracy",
-            "target_entropy")
+            "target_entropy", "cluster_ami")
     return {r["method"]: {"target_accuracy": r["target_accuracy"], **{k: r[k] for k in keys if k in r},
                           "seconds": r["fit_s"]} for r in cmp["selection"]}
 
@@ -226,6 +226,13 @@ def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray
             "skada": skada_rows(Fs, ys, Ft, yt, "pixels")}
 
 
+def second_opinion(da: Any, rows: dict[str, Any]) -> dict[str, Any]:
+    """The candidate that agrees best with the target's own clusters (``DomainAdapter.cluster_choice_``) and
+    its target accuracy."""
+    choice = da.cluster_choice_
+    return {"cluster_choice": choice, "cluster_accuracy": rows[choice]["target_accuracy"] if choice else None}
+
+
 def save_predictions(da: Any, Xt: Any, yt: np.ndarray, name: str, seed: int, args: argparse.Namespace) -> None:
     """With ``--predictions-out DIR``: every candidate's target predictions (class indices) and the target
     labels to ``DIR/<name>_seed<seed>.npz``, to study label-free selection rules offline."""
@@ -257,7 +264,7 @@ def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt:
     peers.update(skada_rows(Xs.reshape(len(Xs), -1) / 255.0, ys, Xt.reshape(len(Xt), -1) / 255.0, yt, "pixels"))
     peers.update(skada_deep_rows(Xs, ys, Xt, yt, seed, args))
     return {"direction": name, "seed": seed, "auto_choice": da.method_, "auto_accuracy": rows[da.method_]["target_accuracy"],
-            "oracle": cmp["oracle"], "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"],
+            **second_opinion(da, rows), "oracle": cmp["oracle"], "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"],
             "transferkit": rows, "skada": peers, "total_fit_s": round(fit_s, 1)}
 
 
@@ -317,7 +324,7 @@ def run_text(task: str, groups: dict[str, list[str]], seed: int, args: argparse.
     fe = FeatureExtractor(args.text_backbone, progress=False).fit()
     peers = skada_rows(fe.transform(Xs), ys, fe.transform(Xt), yt, args.text_backbone)
     return {"direction": task, "seed": seed, "n_source": len(ys), "n_target": len(yt), "auto_choice": da.method_,
-            "auto_accuracy": rows[da.method_]["target_accuracy"], "oracle": cmp["oracle"],
+            "auto_accuracy": rows[da.method_]["target_accuracy"], **second_opinion(da, rows), "oracle": cmp["oracle"],
             "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"], "transferkit": rows,
             "skada": peers, "total_fit_s": round(fit_s, 1)}
 
@@ -334,10 +341,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 if "target_accuracy" in v:
                     table.setdefault(k, []).append(v["target_accuracy"])
             table.setdefault("auto (label-free choice)", []).append(r["auto_accuracy"])
+            if r.get("cluster_accuracy") is not None:
+                table.setdefault("second opinion (cluster agreement)", []).append(r["cluster_accuracy"])
             table.setdefault("oracle (best on target labels)", []).append(r["oracle_accuracy"])
         out[direction] = {k: {"mean": round(float(np.mean(v)), 4), "std": round(float(np.std(v)), 4), "n": len(v)}
                           for k, v in table.items()}
         out[direction]["auto_choices"] = [r["auto_choice"] for r in rs]
+        out[direction]["cluster_choices"] = [r.get("cluster_choice") for r in rs]
     return out
 
 

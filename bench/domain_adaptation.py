@@ -193,7 +193,12 @@ def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray
     logistic regression, DEV), their label-free choice, and skada on the same pixels, in the same run."""
     from sklearn.model_selection import train_test_split
 
-    from transferkit.strategies.domain_adaptation.selection import candidate_scores, select
+    from transferkit.strategies.domain_adaptation.selection import (
+        candidate_scores,
+        second_opinion,
+        select,
+        target_clusters,
+    )
     from transferkit.strategies.domain_adaptation.shallow import (
         SHALLOW_METHODS,
         align,
@@ -204,6 +209,7 @@ def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray
     Fs, Ft = Xs.reshape(len(Xs), -1) / 255.0, Xt.reshape(len(Xt), -1) / 255.0
     tr, va = train_test_split(np.arange(len(ys)), test_size=0.2, stratify=ys, random_state=seed)
     rows, table = {}, []
+    clusters = target_clusters(Ft, 10, seed)  # the target's own clusters, here in pixel space
     for m in SHALLOW_METHODS:
         t0 = time.perf_counter()
         al = align(m, Fs, Ft, seed=seed)
@@ -215,18 +221,21 @@ def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray
         pv = np.exp(z - z.max(1, keepdims=True))
         pv /= pv.sum(1, keepdims=True)
         pt = head.probabilities(head.logits(Ft))
-        sc = candidate_scores(al.source[tr], al.source[va], target_view(al, Ft), pv, ys[va], pt, seed=seed)
+        sc = candidate_scores(al.source[tr], al.source[va], target_view(al, Ft), pv, ys[va], pt, seed=seed,
+                              clusters=clusters)
         table.append({"method": m, **sc})
-        rows[m] = {"target_accuracy": float((pt.argmax(1) == yt).mean()), "dev_risk": sc["dev_risk"],
-                   "domain_accuracy": sc["domain_accuracy"], "seconds": round(seconds, 2)}
-    choice = select(table)
+        rows[m] = {"target_accuracy": float((pt.argmax(1) == yt).mean()),
+                   **{k: sc[k] for k in ("dev_risk", "dev_se", "weight_mean", "domain_accuracy", "cluster_ami")},
+                   "seconds": round(seconds, 2)}
+    choice, second = select(table), second_opinion(table)
     oracle = max(rows, key=lambda k: rows[k]["target_accuracy"])
     return {"transferkit": rows, "auto_choice": choice, "auto_accuracy": rows[choice]["target_accuracy"],
+            "cluster_choice": second, "cluster_accuracy": rows[second]["target_accuracy"] if second else None,
             "oracle": oracle, "oracle_accuracy": rows[oracle]["target_accuracy"],
             "skada": skada_rows(Fs, ys, Ft, yt, "pixels")}
 
 
-def second_opinion(da: Any, rows: dict[str, Any]) -> dict[str, Any]:
+def cluster_opinion(da: Any, rows: dict[str, Any]) -> dict[str, Any]:
     """The candidate that agrees best with the target's own clusters (``DomainAdapter.cluster_choice_``) and
     its target accuracy."""
     choice = da.cluster_choice_
@@ -264,7 +273,7 @@ def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt:
     peers.update(skada_rows(Xs.reshape(len(Xs), -1) / 255.0, ys, Xt.reshape(len(Xt), -1) / 255.0, yt, "pixels"))
     peers.update(skada_deep_rows(Xs, ys, Xt, yt, seed, args))
     return {"direction": name, "seed": seed, "auto_choice": da.method_, "auto_accuracy": rows[da.method_]["target_accuracy"],
-            **second_opinion(da, rows), "oracle": cmp["oracle"], "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"],
+            **cluster_opinion(da, rows), "oracle": cmp["oracle"], "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"],
             "transferkit": rows, "skada": peers, "total_fit_s": round(fit_s, 1)}
 
 
@@ -324,7 +333,7 @@ def run_text(task: str, groups: dict[str, list[str]], seed: int, args: argparse.
     fe = FeatureExtractor(args.text_backbone, progress=False).fit()
     peers = skada_rows(fe.transform(Xs), ys, fe.transform(Xt), yt, args.text_backbone)
     return {"direction": task, "seed": seed, "n_source": len(ys), "n_target": len(yt), "auto_choice": da.method_,
-            "auto_accuracy": rows[da.method_]["target_accuracy"], **second_opinion(da, rows), "oracle": cmp["oracle"],
+            "auto_accuracy": rows[da.method_]["target_accuracy"], **cluster_opinion(da, rows), "oracle": cmp["oracle"],
             "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"], "transferkit": rows,
             "skada": peers, "total_fit_s": round(fit_s, 1)}
 

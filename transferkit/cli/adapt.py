@@ -146,6 +146,7 @@ def adapt(
     say(f"kept {da.method_} (baseline {da.baseline_}); model written to {out}")
     if da.cluster_choice_ not in (None, da.method_):
         say(f"second opinion: {da.cluster_choice_} agrees best with the target's own clusters; the two label-free "
-            "criteria disagree, so label a few target items (--target-labels) or evaluate both to decide")
+            f"criteria disagree: label a few target items (--target-labels) or evaluate both to decide "
+            f"(--method {da.cluster_choice_} fits that one)")
     if "evaluation" in results:
         say(results["evaluation"]["verdict"]["text"])

@@ -323,6 +323,8 @@ def run_text(task: str, groups: dict[str, list[str]], seed: int, args: argparse.
     from transferkit.strategies.domain_adaptation.methods import SHALLOW_METHODS
 
     Xs, ys, Xt, yt = text_domains(groups, task, args.per_group, seed)
+    if args.text_reverse:  # the same items, the roles of the sub-categories swapped: another shift
+        (Xs, ys), (Xt, yt), task = (Xt, yt), (Xs, ys), f"{task} (reversed)"
     t0 = time.perf_counter()
     da = DomainAdapter(args.text_backbone, method="auto", candidates=list(SHALLOW_METHODS), random_state=seed,
                        progress=False).fit(Xs, ys, X_target=Xt)
@@ -377,6 +379,8 @@ def main() -> None:
     p.add_argument("--text", metavar="NEWSGROUPS_DIR", default=None,
                    help="run the 20 Newsgroups text shift instead (folder holding 20newsgroups-train.tab)")
     p.add_argument("--text-backbone", default="minilm-l6")
+    p.add_argument("--text-reverse", action="store_true",
+                   help="text: swap source and target sub-categories (target -> source of the same task)")
     p.add_argument("--text-tasks", default=",".join(DEFAULT_TEXT_TASKS),
                    help=f"comma-separated text tasks, or 'all' (of {','.join(TEXT_TASKS)})")
     p.add_argument("--per-group", type=int, default=None, help="texts per sub-category (default 250; quick 100)")

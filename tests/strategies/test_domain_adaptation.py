@@ -286,6 +286,10 @@ def test_bad_input_gives_one_line_errors(tiny_backbone: str) -> None:
     da = DomainAdapter(tiny_backbone, method="coral", progress=False)
     with pytest.raises(DataError, match="X_target is empty"):
         da.fit(Xs, ys, X_target=[])
+    for n in (1, 2):  # too few to score the candidates on: a clear error, not scikit-learn's
+        with pytest.raises(DataError, match=rf"X_target has {n} item\(s\).*at least 3"):
+            DomainAdapter(tiny_backbone, method="auto", candidates=["source-only", "coral"],
+                          progress=False).fit(Xs, ys, X_target=Xt[:n])
     with pytest.raises(DataError, match="same modality"):
         da.fit(Xs, ys, X_target=["a sentence, not an image", "another one"])
     flat = Xt.reshape(len(Xt), -1)  # the right pixels, flattened: no image shape to resize

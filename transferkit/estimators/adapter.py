@@ -12,6 +12,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ..exceptions import ConfigError, DataError
 from ._base import StrategyEstimator, check_fitted, store_params
 
+#: the fewest target items a fit accepts (the 3-fold domain classifier of the selection scores needs 3)
+MIN_TARGET_ITEMS = 3
+
 
 class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
     """Domain adaptation: ``fit(X_source, y_source, X_target=X_target)`` with ``X_target`` unlabelled.
@@ -98,6 +101,10 @@ class DomainAdapter(StrategyEstimator, ClassifierMixin, BaseEstimator):
                             "must be the same modality") from exc
         if len(target) == 0:
             raise DataError("X_target is empty; pass the unlabelled target items to adapt to")
+        if len(target) < MIN_TARGET_ITEMS:
+            raise DataError(f"X_target has {len(target)} item(s); every candidate is scored on the target (domain "
+                            f"classifier, clusters), which needs at least {MIN_TARGET_ITEMS}: pass more unlabelled "
+                            "target items")
         strategy = cls(config, context)
         labelled = None if y_target is None else self._target_labelled(y_target, len(target), objective)
         strategy.fit_adapt(items, Y, objective.n_outputs, target, labelled)

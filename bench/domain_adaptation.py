@@ -195,7 +195,7 @@ def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray
 
     from transferkit.strategies.domain_adaptation.selection import (
         candidate_scores,
-        second_opinion,
+        cluster_select,
         select,
         target_clusters,
     )
@@ -227,7 +227,7 @@ def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray
         rows[m] = {"target_accuracy": float((pt.argmax(1) == yt).mean()),
                    **{k: sc[k] for k in ("dev_risk", "dev_se", "weight_mean", "domain_accuracy", "cluster_ami")},
                    "seconds": round(seconds, 2)}
-    choice, second = select(table), second_opinion(table)
+    choice, second = select(table), cluster_select(table)
     oracle = max(rows, key=lambda k: rows[k]["target_accuracy"])
     return {"transferkit": rows, "auto_choice": choice, "auto_accuracy": rows[choice]["target_accuracy"],
             "cluster_choice": second, "cluster_accuracy": rows[second]["target_accuracy"] if second else None,

@@ -24,10 +24,10 @@ from transferkit.strategies.domain_adaptation.losses import (
 from transferkit.strategies.domain_adaptation.selection import (
     candidate_scores,
     cluster_agreement,
+    cluster_select,
     dev_risk,
     dev_terms,
     domain_accuracy,
-    second_opinion,
     select,
     standard_error,
     target_clusters,
@@ -242,9 +242,26 @@ def test_cluster_agreement_rewards_predictions_that_split_the_target_like_its_cl
     assert abs(cluster_agreement(mixed, clusters)) < 0.05
     table = [{"method": "mixed", "cluster_ami": cluster_agreement(mixed, clusters)},
              {"method": "follows", "cluster_ami": cluster_agreement(blob, clusters)}]
-    assert second_opinion(table) == "follows"
-    assert second_opinion([{"method": "a"}]) is None
+    assert cluster_select(table) == "follows"
+    assert cluster_select([{"method": "a"}]) is None
     assert np.array_equal(target_clusters(F_t, 3, seed=0), clusters)  # seeded: the same clusters again
+
+
+def test_selection_criterion_decides_which_candidate_is_kept(tiny_backbone: str) -> None:
+    """The same fit under ``selection="dev"`` and ``"clusters"``: identical label-free scores and per-criterion
+    choices; each keeps its own criterion's candidate. A bad value is a one-line ConfigError."""
+    Xs, ys = make_images(12)
+    Xt, _ = _target_images()
+    kw = {"method": "auto", "candidates": ["source-only", "coral", "subspace", "tca", "reweight"], "progress": False}
+    by_dev = DomainAdapter(tiny_backbone, selection="dev", **kw).fit(Xs, ys, X_target=Xt)
+    by_clusters = DomainAdapter(tiny_backbone, selection="clusters", **kw).fit(Xs, ys, X_target=Xt)
+    assert by_dev.dev_choice_ == by_clusters.dev_choice_ and by_dev.cluster_choice_ == by_clusters.cluster_choice_
+    assert by_dev.dev_choice_ != by_dev.cluster_choice_  # on this toy shift the criteria differ: a real test
+    assert by_dev.method_ == by_dev.dev_choice_ and by_clusters.method_ == by_clusters.cluster_choice_
+    best = max(by_clusters.selection_, key=lambda r: r["cluster_ami"])
+    assert by_clusters.method_ == best["method"]
+    with pytest.raises(ConfigError, match="selection"):
+        DomainAdapter(tiny_backbone, selection="oracle", **kw).fit(Xs, ys, X_target=Xt)
 
 
 def _target_images() -> tuple[np.ndarray, np.ndarray]:
@@ -341,7 +358,8 @@ def test_auto_never_reads_target_labels(tiny_backbone: str, image_folder: Path, 
         assert "used only to evaluate" in result.stderr
         outs.append(json.loads((out / "results.json").read_text()))
         adapt = outs[-1]["adaptation"]
-        assert ("second opinion:" in result.stderr) == (adapt["cluster_choice"] != adapt["method"])
+        assert adapt["dev_choice"] == adapt["method"]  # selection="dev", the default
+        assert ("criteria disagree" in result.stderr) == (adapt["cluster_choice"] != adapt["dev_choice"])
         page = (out / "report.html").read_text()
         assert "Selection (no target labels)" in page and "Domain discriminator over training" in page
         assert "embeddings (PCA)" in page and "target acc." in page and "cluster AMI" in page
@@ -359,6 +377,7 @@ def test_auto_never_reads_target_labels(tiny_backbone: str, image_folder: Path, 
     assert acc_a != acc_b  # the labels were read — for evaluation only
     m0, m1 = load_model(tmp_path / "m0"), load_model(tmp_path / "m1")
     assert m0.cluster_choice_ == a["adaptation"]["cluster_choice"]  # kept through save / load
+    assert m0.dev_choice_ == a["adaptation"]["dev_choice"]
     assert np.array_equal(m0.predict_proba(Xt), m1.predict_proba(Xt))
     ev = runner.invoke(app, ["evaluate", str(tmp_path / "m0"), str(truth), "--path-column", "path", "--no-progress"])
     assert ev.exit_code == 0, ev.stderr

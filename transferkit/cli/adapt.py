@@ -77,7 +77,7 @@ def adapt(
     target: Annotated[str, typer.Argument(help="Target data: a folder of images (class sub-folders, if any, are read only to evaluate), a CSV, or a .txt with one text per line.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory for the model and results.json.")] = Path("model"),
     backbone: Annotated[str, typer.Option(help="Backbone name (see `transferkit backbones`).")] = "mobilenet_v2",
-    method: Annotated[str, typer.Option(help="auto (chosen without target labels by deep embedded validation), source-only, coral, subspace, tca, reweight (shallow, on cached embeddings), deep-source-only, dann, cdan, deep-coral, mmd (deep).")] = "auto",
+    method: Annotated[str, typer.Option(help="auto (chosen without target labels, see --selection), source-only, coral, subspace, tca, reweight (shallow, on cached embeddings), deep-source-only, dann, cdan, deep-coral, mmd (deep).")] = "auto",
     candidates: Annotated[str | None, typer.Option(help="With --method auto: comma-separated methods to try (default: all).")] = None,
     trunk: Annotated[str, typer.Option(help="Deep methods: 'backbone' (a trained copy of --backbone) or 'small-cnn' (random-init CNN at the images' native size, for small images such as digits).")] = "backbone",
     epochs: Annotated[int, typer.Option(help="Deep methods: training epochs over the source.")] = 15,
@@ -86,6 +86,7 @@ def adapt(
     source_augment: Annotated[str, typer.Option("--source-augment", help="Deep methods: source augmentation, none or affine (small rotation / shift / zoom, no flip: digits, characters).")] = "none",
     trade_off: Annotated[float, typer.Option("--trade-off", help="Deep methods: weight of the transfer loss.")] = 1.0,
     n_components: Annotated[int, typer.Option("--n-components", help="Subspace alignment / TCA dimension.")] = 64,
+    selection: Annotated[str, typer.Option(help="With --method auto, the label-free criterion: dev (lowest deep-embedded-validation risk + 1.645 s.e.) or clusters (best agreement of the target predictions with the target's own clusters); both are reported.")] = "dev",
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Deep methods: items per step from each domain (default 64).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -108,7 +109,7 @@ def adapt(
     say(how)
     da = DomainAdapter(backbone, method=method, trunk=trunk, epochs=epochs, lr=lr, trade_off=trade_off,
                        optimizer=optimizer, source_augment=source_augment,
-                       n_components=n_components, image_size=image_size, batch_size=batch_size, random_state=seed,
+                       n_components=n_components, selection=selection, image_size=image_size, batch_size=batch_size, random_state=seed,
                        progress=progress,
                        candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None)
     if y_t is not None:
@@ -144,9 +145,10 @@ def adapt(
         say(f"  {r['method']:<17} DEV risk {r['dev_risk']:.3f}  domain acc {r['domain_accuracy']:.2f}"
             + (f"  target acc {acc:.3f}" if acc is not None else ""))
     say(f"kept {da.method_} (baseline {da.baseline_}); model written to {out}")
-    if da.cluster_choice_ not in (None, da.method_):
-        say(f"second opinion: {da.cluster_choice_} agrees best with the target's own clusters; the two label-free "
-            f"criteria disagree: label a few target items (--target-labels) or evaluate both to decide "
-            f"(--method {da.cluster_choice_} fits that one)")
+    if None not in (da.dev_choice_, da.cluster_choice_) and da.dev_choice_ != da.cluster_choice_:
+        other = da.cluster_choice_ if da.method_ == da.dev_choice_ else da.dev_choice_
+        say(f"the two label-free criteria disagree: DEV picks {da.dev_choice_}, agreement with the target's own "
+            f"clusters picks {da.cluster_choice_}; label a few target items (--target-labels) or evaluate both to "
+            f"decide (--method {other} fits the other one)")
     if "evaluation" in results:
         say(results["evaluation"]["verdict"]["text"])

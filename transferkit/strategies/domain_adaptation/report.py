@@ -77,10 +77,10 @@ def adaptation_sections(results: Mapping[str, Any], maps: Mapping[str, Mapping[s
     verdict = mapping(ev.get("verdict"))
     intro = (f"Kept {text(a.get('method'))} ({text(a.get('selected_by'))}); baseline {text(a.get('baseline'))} "
              "(same trunk, budget and seed).")
-    second = a.get("cluster_choice")
-    if isinstance(second, str) and second != a.get("method"):
-        intro += (f" Second opinion: {text(second)} agrees best with the target's own clusters (cluster AMI); "
-                  "the two label-free criteria disagree — label a few target items to decide.")
+    dev, clusters = a.get("dev_choice"), a.get("cluster_choice")
+    if isinstance(dev, str) and isinstance(clusters, str) and dev != clusters:
+        intro += (f" The two label-free criteria disagree: DEV picks {text(dev)}, agreement with the target's own "
+                  f"clusters (cluster AMI) picks {text(clusters)} — label a few target items to decide.")
     return [Section("adaptation", "Domain adaptation: selection (no target labels)", intro=intro,
                     template=package_template(__package__, "adaptation.html.j2"),
                     context={"head": head, "rows": rows, "verdict": text(verdict.get("text")),

@@ -20,6 +20,9 @@ TRUNKS = ("backbone", "small-cnn")
 OPTIMIZERS = ("adamw", "sgd")
 #: deep methods' source augmentation: none, or a small random affine warp (digits, characters)
 AUGMENTS = ("none", "affine")
+#: ``auto``'s label-free criterion: DEV's upper bound (``selection.select``) or agreement with the target's own
+#: clusters (``selection.cluster_select``); the other is always reported next to it
+SELECTIONS = ("dev", "clusters")
 #: the peak learning rate of each optimiser when ``lr`` is not given
 DEFAULT_LR = {"adamw": 3e-3, "sgd": 1e-2}
 #: what ``auto`` tries when ``candidates`` is not given
@@ -45,6 +48,7 @@ class AdaptConfig:
     widths: tuple[int, ...] = (32, 64, 128)
     optimizer: str = "adamw"
     augment: str = "none"
+    selection: str = "dev"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,6 +79,7 @@ class DomainAdaptation(Strategy):
         "source_augment": Option("none", one_of(*AUGMENTS), "--source-augment"),
         "trade_off": Option(1.0, float_range(0.0, 100.0), "--trade-off"),
         "n_components": Option(64, None, "--n-components"),
+        "selection": Option("dev", one_of(*SELECTIONS), "--selection"),
         "validation_fraction": Option(0.2, float_range(0.05, 0.5), None),
     }
 
@@ -95,7 +100,8 @@ class DomainAdaptation(Strategy):
                               f"{context.config.modality} backbone; use trunk='backbone'")
         return AdaptConfig(values["method"], candidates, values["trunk"], values["epochs"], float(values["lr"]),
                            float(values["trade_off"]), values["n_components"], float(values["validation_fraction"]),
-                           context.batch_size or 64, optimizer=values["optimizer"], augment=values["source_augment"])
+                           context.batch_size or 64, optimizer=values["optimizer"], augment=values["source_augment"],
+                           selection=values["selection"])
 
     # -- training --------------------------------------------------------------------------------------
     def fit(self, X: Any, y_index: np.ndarray, n_classes: int) -> None:
@@ -117,10 +123,12 @@ class DomainAdaptation(Strategy):
                   target_labelled: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Fit every method to run (see :meth:`methods_to_run`) on the source-training split and the
         unlabelled target, score each on the source-validation split and the target without labels, keep
-        the chosen one (``method``, or under ``auto`` the lowest upper bound on the DEV risk). ``target_labelled``: ``(indices,
-        class indices)`` of target items with known labels (semi-supervised), added to the training items."""
+        the chosen one (``method``, or under ``auto`` the lowest upper bound on the DEV risk — with
+        ``selection="clusters"`` the highest agreement with the target's own clusters). ``target_labelled``:
+        ``(indices, class indices)`` of target items with known labels (semi-supervised), added to the training
+        items."""
         from ...training import stratified_split
-        from .selection import second_opinion, select, target_clusters
+        from .selection import cluster_select, select, target_clusters
 
         c = self.config
         y_index = np.asarray(y_index)
@@ -151,8 +159,12 @@ class DomainAdaptation(Strategy):
             from .deep_runner import fit_deep_candidates
 
             fit_deep_candidates(self, deep, X, y_index, X_target)
-        self.chosen = select(self.table) if c.method == "auto" else c.method
-        self.cluster_choice = second_opinion(self.table)
+        self.dev_choice = select(self.table) if c.method == "auto" else None
+        self.cluster_choice = cluster_select(self.table)
+        if c.method != "auto":
+            self.chosen = c.method
+        else:
+            self.chosen = (self.cluster_choice or self.dev_choice) if c.selection == "clusters" else self.dev_choice
         self.baseline = baseline_of(self.chosen)
         self.adopt_candidate(self.chosen)
 
@@ -215,10 +227,17 @@ class DomainAdaptation(Strategy):
         n_lab = 0 if getattr(self, "target_labelled", None) is None else len(self.target_labelled[0])
         return {"adaptation": {"method": self.method, "baseline": self.baseline, "selection": self.table,
                                "target_labels_trained_on": n_lab,
-                               "selected_by": "lowest DEV risk + 1.645 s.e. among candidates whose weights "
-                               "cover the target (no target labels)" if self.config.method == "auto" else "given",
+                               "selected_by": self._selected_by(),
+                               "dev_choice": getattr(self, "dev_choice", None),
                                "cluster_choice": getattr(self, "cluster_choice", None),
                                "histories": getattr(self, "histories", {})}}
+
+    def _selected_by(self) -> str:
+        if self.config.method != "auto":
+            return "given"
+        if self.config.selection == "clusters":
+            return "highest agreement of its target predictions with the target's own clusters (no target labels)"
+        return "lowest DEV risk + 1.645 s.e. among candidates whose weights cover the target (no target labels)"
 
     def report_sections(self, results: dict[str, Any]) -> list[Any]:
         """The selection table, the verdict against source-only, the discriminator's accuracy over training
@@ -235,11 +254,13 @@ class DomainAdaptation(Strategy):
 
     def fitted_attributes(self) -> dict[str, Any]:
         return {"method_": self.method, "baseline_": self.baseline, "selection_": self.table,
-                "cluster_choice_": getattr(self, "cluster_choice", None), "histories_": getattr(self, "histories", {})}
+                "dev_choice_": getattr(self, "dev_choice", None), "cluster_choice_": getattr(self, "cluster_choice", None),
+                "histories_": getattr(self, "histories", {})}
 
     def state(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         meta, files = super().state()
         meta["adaptation"] = {"method": self.method, "baseline": self.baseline, "selection": self.table,
+                              "dev_choice": getattr(self, "dev_choice", None),
                               "cluster_choice": getattr(self, "cluster_choice", None),
                               "histories": getattr(self, "histories", {})}
         return meta, files
@@ -251,6 +272,7 @@ class DomainAdaptation(Strategy):
         extra = meta.get("adaptation") or {}
         self.method, self.baseline = extra.get("method"), extra.get("baseline")
         self.table, self.histories = extra.get("selection", []), extra.get("histories", {})
-        self.cluster_choice = extra.get("cluster_choice") if isinstance(extra.get("cluster_choice"), str) else None
+        self.dev_choice, self.cluster_choice = (extra.get(k) if isinstance(extra.get(k), str) else None
+                                                for k in ("dev_choice", "cluster_choice"))
         self.candidates = {}
         return self

@@ -358,6 +358,7 @@ def test_auto_never_reads_target_labels(tiny_backbone: str, image_folder: Path, 
         assert "used only to evaluate" in result.stderr
         outs.append(json.loads((out / "results.json").read_text()))
         adapt = outs[-1]["adaptation"]
+        assert "cluster AMI" in result.stderr  # each candidate's line shows both label-free criteria
         assert adapt["dev_choice"] == adapt["method"]  # selection="dev", the default
         assert ("criteria disagree" in result.stderr) == (adapt["cluster_choice"] != adapt["dev_choice"])
         page = (out / "report.html").read_text()

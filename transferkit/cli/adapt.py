@@ -143,6 +143,7 @@ def adapt(
     for r in da.selection_:
         acc = rows.get(r["method"], {}).get("target_accuracy")
         say(f"  {r['method']:<17} DEV risk {r['dev_risk']:.3f}  domain acc {r['domain_accuracy']:.2f}"
+            + (f"  cluster AMI {r['cluster_ami']:.3f}" if r.get("cluster_ami") is not None else "")
             + (f"  target acc {acc:.3f}" if acc is not None else ""))
     say(f"kept {da.method_} (baseline {da.baseline_}); model written to {out}")
     if None not in (da.dev_choice_, da.cluster_choice_) and da.dev_choice_ != da.cluster_choice_:

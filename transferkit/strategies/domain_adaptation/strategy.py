@@ -151,7 +151,7 @@ class DomainAdaptation(Strategy):
             F_s = extractor.extract(X) if shallow else None
             F_t = extractor.extract(X_target)
             extract_s = time.perf_counter() - t0
-            if c.method == "auto":  # the target's own clusters there: a second, density-ratio-free opinion
+            if c.method == "auto":  # the target's own clusters there: the density-ratio-free criterion
                 self.clusters = target_clusters(F_t, n_classes, self.context.seed)
             if shallow:
                 self._fit_shallow(shallow, extractor, F_s, F_t, y_index, extract_s)

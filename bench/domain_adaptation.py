@@ -230,15 +230,13 @@ def pixel_shallow(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt: np.ndarray
     choice, second = select(table), cluster_select(table)
     oracle = max(rows, key=lambda k: rows[k]["target_accuracy"])
     return {"transferkit": rows, "auto_choice": choice, "auto_accuracy": rows[choice]["target_accuracy"],
-            "cluster_choice": second, "cluster_accuracy": rows[second]["target_accuracy"] if second else None,
-            "oracle": oracle, "oracle_accuracy": rows[oracle]["target_accuracy"],
+            **cluster_opinion(second, rows), "oracle": oracle, "oracle_accuracy": rows[oracle]["target_accuracy"],
             "skada": skada_rows(Fs, ys, Ft, yt, "pixels")}
 
 
-def cluster_opinion(da: Any, rows: dict[str, Any]) -> dict[str, Any]:
-    """The candidate that agrees best with the target's own clusters (``DomainAdapter.cluster_choice_``) and
-    its target accuracy."""
-    choice = da.cluster_choice_
+def cluster_opinion(choice: str | None, rows: dict[str, Any]) -> dict[str, Any]:
+    """The candidate that agrees best with the target's own clusters (``DomainAdapter.cluster_choice_``,
+    ``selection.cluster_select``) and its target accuracy."""
     return {"cluster_choice": choice, "cluster_accuracy": rows[choice]["target_accuracy"] if choice else None}
 
 
@@ -273,7 +271,7 @@ def run_direction(name: str, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, yt:
     peers.update(skada_rows(Xs.reshape(len(Xs), -1) / 255.0, ys, Xt.reshape(len(Xt), -1) / 255.0, yt, "pixels"))
     peers.update(skada_deep_rows(Xs, ys, Xt, yt, seed, args))
     return {"direction": name, "seed": seed, "auto_choice": da.method_, "auto_accuracy": rows[da.method_]["target_accuracy"],
-            **cluster_opinion(da, rows), "oracle": cmp["oracle"], "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"],
+            **cluster_opinion(da.cluster_choice_, rows), "oracle": cmp["oracle"], "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"],
             "transferkit": rows, "skada": peers, "total_fit_s": round(fit_s, 1)}
 
 
@@ -335,7 +333,7 @@ def run_text(task: str, groups: dict[str, list[str]], seed: int, args: argparse.
     fe = FeatureExtractor(args.text_backbone, progress=False).fit()
     peers = skada_rows(fe.transform(Xs), ys, fe.transform(Xt), yt, args.text_backbone)
     return {"direction": task, "seed": seed, "n_source": len(ys), "n_target": len(yt), "auto_choice": da.method_,
-            "auto_accuracy": rows[da.method_]["target_accuracy"], **cluster_opinion(da, rows), "oracle": cmp["oracle"],
+            "auto_accuracy": rows[da.method_]["target_accuracy"], **cluster_opinion(da.cluster_choice_, rows), "oracle": cmp["oracle"],
             "oracle_accuracy": cmp["oracle_accuracy"], "verdict": cmp["verdict"], "transferkit": rows,
             "skada": peers, "total_fit_s": round(fit_s, 1)}
 

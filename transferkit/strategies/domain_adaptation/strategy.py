@@ -225,12 +225,14 @@ class DomainAdaptation(Strategy):
 
     def results_extra(self) -> dict[str, Any]:
         n_lab = 0 if getattr(self, "target_labelled", None) is None else len(self.target_labelled[0])
-        return {"adaptation": {"method": self.method, "baseline": self.baseline, "selection": self.table,
-                               "target_labels_trained_on": n_lab,
-                               "selected_by": self._selected_by(),
-                               "dev_choice": getattr(self, "dev_choice", None),
-                               "cluster_choice": getattr(self, "cluster_choice", None),
-                               "histories": getattr(self, "histories", {})}}
+        return {"adaptation": {**self._record(), "target_labels_trained_on": n_lab,
+                               "selected_by": self._selected_by()}}
+
+    def _record(self) -> dict[str, Any]:
+        """What the fit decided: saved with the model (:meth:`state`) and written to results.json."""
+        return {"method": self.method, "baseline": self.baseline, "selection": self.table,
+                "dev_choice": getattr(self, "dev_choice", None), "cluster_choice": getattr(self, "cluster_choice", None),
+                "histories": getattr(self, "histories", {})}
 
     def _selected_by(self) -> str:
         if self.config.method != "auto":
@@ -259,10 +261,7 @@ class DomainAdaptation(Strategy):
 
     def state(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         meta, files = super().state()
-        meta["adaptation"] = {"method": self.method, "baseline": self.baseline, "selection": self.table,
-                              "dev_choice": getattr(self, "dev_choice", None),
-                              "cluster_choice": getattr(self, "cluster_choice", None),
-                              "histories": getattr(self, "histories", {})}
+        meta["adaptation"] = self._record()
         return meta, files
 
     @classmethod
